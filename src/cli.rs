@@ -1,0 +1,518 @@
+//! Command line: argh definitions and one function per command. Output for
+//! people goes to stdout; warnings and errors to stderr.
+
+use std::collections::BTreeSet;
+use std::path::{Path as FsPath, PathBuf};
+
+use argh::FromArgs;
+
+use crate::dm::Control;
+use crate::error::{chain, Error, Result};
+use crate::maps::{self, MapView};
+use crate::nodes::{NodePolicy, Nodes};
+use crate::sysfs::{scsi, Sysfs};
+use crate::table::GroupState;
+use crate::topology::{self, DevT, Grouping, MapSpec, Path, Policy, Selector};
+
+#[derive(FromArgs, Debug)]
+/// Assemble device-mapper multipath maps from sysfs, with raw DM ioctls:
+/// no udev, no multipathd, no libraries.
+pub struct Top {
+    /// sysfs mount point (default /sys)
+    #[argh(option, default = "PathBuf::from(\"/sys\")")]
+    pub sysfs: PathBuf,
+    /// device directory holding mapper/ (default /dev)
+    #[argh(option, default = "PathBuf::from(\"/dev\")")]
+    pub dev: PathBuf,
+    #[argh(subcommand)]
+    pub cmd: Command,
+}
+
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    List(ListCmd),
+    Assemble(AssembleCmd),
+    Status(StatusCmd),
+    Remove(RemoveCmd),
+    Message(MessageCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// List every WWID with its paths and their states.
+#[argh(subcommand, name = "list")]
+pub struct ListCmd {}
+
+#[derive(FromArgs, Debug)]
+/// Build multipath maps for the named WWIDs (even with one path), or with
+/// --all for every WWID that has at least two paths.
+#[argh(subcommand, name = "assemble")]
+pub struct AssembleCmd {
+    /// WWIDs to assemble, as `list` shows them
+    #[argh(positional)]
+    pub wwids: Vec<String>,
+    /// every WWID with two or more paths
+    #[argh(switch)]
+    pub all: bool,
+    /// path grouping: group-by-prio (default), failover, multibus
+    #[argh(option, default = "Grouping::GroupByPrio")]
+    pub policy: Grouping,
+    /// path selector: service-time (default), round-robin, queue-length
+    #[argh(option, default = "Selector::ServiceTime")]
+    pub selector: Selector,
+    /// fail I/O when no path is left instead of queueing it
+    #[argh(switch)]
+    pub no_queue: bool,
+    /// make /dev/mapper nodes: auto (when udevd is not running), always, never
+    #[argh(option, default = "NodePolicy::Auto")]
+    pub nodes: NodePolicy,
+    /// print the tables that would be loaded, change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+}
+
+#[derive(FromArgs, Debug)]
+/// Show multipath maps (ours or anyone's with UUID mpath-*), their groups and
+/// path states.
+#[argh(subcommand, name = "status")]
+pub struct StatusCmd {
+    /// maps to show (default: all)
+    #[argh(positional)]
+    pub names: Vec<String>,
+}
+
+#[derive(FromArgs, Debug)]
+/// Remove multipath maps that nothing holds open.
+#[argh(subcommand, name = "remove")]
+pub struct RemoveCmd {
+    /// maps to remove
+    #[argh(positional)]
+    pub names: Vec<String>,
+    /// every multipath map
+    #[argh(switch)]
+    pub all: bool,
+    /// node handling, as for assemble
+    #[argh(option, default = "NodePolicy::Auto")]
+    pub nodes: NodePolicy,
+}
+
+#[derive(FromArgs, Debug)]
+/// Send a message to a multipath map's target, like `dmsetup message`
+/// (fail_path 8:0, reinstate_path 8:0, switch_group 2, queue_if_no_path,
+/// fail_if_no_path).
+#[argh(subcommand, name = "message")]
+pub struct MessageCmd {
+    /// the map
+    #[argh(positional)]
+    pub name: String,
+    /// message words
+    #[argh(positional, greedy)]
+    pub words: Vec<String>,
+}
+
+/// Errors that are the caller's misuse rather than a failure: exit code 2.
+pub struct Usage(pub String);
+
+pub enum Failure {
+    Usage(Usage),
+    Failed(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Failed(e)
+    }
+}
+
+pub fn run(top: Top) -> std::result::Result<(), Failure> {
+    let sys = Sysfs::new(&top.sysfs);
+    match top.cmd {
+        Command::List(_) => list(&sys)?,
+        Command::Assemble(a) => {
+            if a.wwids.is_empty() && !a.all {
+                return Err(Failure::Usage(Usage(
+                    "assemble: name WWIDs or give --all".into(),
+                )));
+            }
+            assemble(&sys, &top.dev, &a)?
+        }
+        Command::Status(s) => status(&sys, &top.dev, &s.names)?,
+        Command::Remove(r) => {
+            if r.names.is_empty() != r.all {
+                return Err(Failure::Usage(Usage(
+                    "remove: name maps, or give --all alone".into(),
+                )));
+            }
+            remove(&top.dev, &r)?
+        }
+        Command::Message(m) => {
+            if m.words.is_empty() {
+                return Err(Failure::Usage(Usage("message: no message given".into())));
+            }
+            message(&sys, &top.dev, &m)?
+        }
+    }
+    Ok(())
+}
+
+fn warn(msg: &str) {
+    eprintln!("mpboot: {msg}");
+}
+
+fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
+    let scan = scsi::scan(sys)?;
+    for (name, why) in &scan.skipped {
+        warn(&format!("{name}: skipped: {why}"));
+    }
+    Ok(scan)
+}
+
+fn alua_word(p: &Path) -> String {
+    match (&p.handler, p.alua) {
+        (_, Some(a)) => format!("{}{}", a.short(), if p.preferred { ",pref" } else { "" }),
+        (Some(h), None) => h.clone(),
+        (None, None) => "-".into(),
+    }
+}
+
+fn list(sys: &Sysfs) -> Result<()> {
+    let scan = scan(sys)?;
+    for (wwid, paths) in topology::by_wwid(&scan.paths) {
+        let p0 = paths[0];
+        println!(
+            "{wwid} {} {} size={} paths={}",
+            p0.vendor,
+            p0.model,
+            p0.size,
+            paths.len()
+        );
+        for p in paths {
+            println!(
+                "  {:<6} {:<7} {:<10} {:<8} {}",
+                p.name,
+                p.devt.to_string(),
+                p.hctl,
+                p.state,
+                alua_word(p)
+            );
+        }
+    }
+    for n in &scan.native_nvme {
+        println!("{n}: native NVMe multipath, left to the kernel");
+    }
+    Ok(())
+}
+
+fn describe_groups(spec: &MapSpec, paths: &[&Path]) -> String {
+    let name_of = |dev: &str| {
+        paths
+            .iter()
+            .find(|p| p.devt.to_string() == dev)
+            .map_or(dev.to_string(), |p| format!("{} {}", p.name, alua_word(p)))
+    };
+    spec.table
+        .groups
+        .iter()
+        .map(|g| {
+            let names: Vec<String> = g.paths.iter().map(|p| name_of(&p.dev)).collect();
+            format!("[{}]", names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn assemble(sys: &Sysfs, dev_root: &FsPath, a: &AssembleCmd) -> Result<()> {
+    let scan = scan(sys)?;
+    let luns = topology::by_wwid(&scan.paths);
+    let unknown: Vec<String> = a
+        .wwids
+        .iter()
+        .filter(|w| !luns.contains_key(w.as_str()))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::UnknownWwid { wwids: unknown });
+    }
+    let mut wanted: BTreeSet<&str> = a.wwids.iter().map(String::as_str).collect();
+    if a.all {
+        wanted.extend(luns.iter().filter(|(_, p)| p.len() >= 2).map(|(w, _)| *w));
+    }
+    let policy = Policy {
+        grouping: a.policy,
+        selector: a.selector,
+        queue_if_no_path: !a.no_queue,
+    };
+
+    // Plan everything before touching anything.
+    let mut plans = Vec::new();
+    for wwid in wanted {
+        let paths = &luns[wwid];
+        match topology::map_spec(wwid, paths, policy) {
+            Some(spec) => plans.push((spec, paths)),
+            None if a.wwids.iter().any(|w| w == wwid) => {
+                return Err(Error::NoUsablePath { wwid: wwid.into() })
+            }
+            None => warn(&format!("{wwid}: no path in state running; skipped")),
+        }
+    }
+    if a.dry_run {
+        for (spec, _) in &plans {
+            println!("{}: 0 {} multipath {}", spec.name, spec.size, spec.table);
+        }
+        return Ok(());
+    }
+    if plans.is_empty() {
+        println!("nothing to assemble");
+        return Ok(());
+    }
+
+    let ctl = Control::open(dev_root, misc_devt(sys))?;
+    let nodes = Nodes::new(dev_root, FsPath::new("/run"), a.nodes);
+    let mut failed = 0;
+    for (spec, paths) in &plans {
+        match maps::apply(&ctl, &nodes, spec) {
+            Ok(out) => {
+                let info = out.info();
+                println!(
+                    "{} {} ({}) {} sectors, {} paths in {} groups: {}",
+                    out.verb(),
+                    info.name,
+                    info.devt,
+                    spec.size,
+                    spec.table
+                        .groups
+                        .iter()
+                        .map(|g| g.paths.len())
+                        .sum::<usize>(),
+                    spec.table.groups.len(),
+                    describe_groups(spec, paths)
+                );
+                for (p, why) in &spec.left_out {
+                    println!("  left out {p}: {why}");
+                }
+            }
+            Err(e) => {
+                warn(&format!("{}: {}", spec.name, chain(&e)));
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Error::Several { failed });
+    }
+    Ok(())
+}
+
+/// `device-mapper`'s misc numbers from sysfs, for making the control node.
+fn misc_devt(sys: &Sysfs) -> Option<DevT> {
+    sys.read_attr("class/misc/device-mapper/dev")
+        .ok()
+        .flatten()
+        .and_then(|d| d.parse().ok())
+}
+
+/// Kernel name and sysfs view of the path with numbers `dev`.
+fn path_by_devt(sys: &Sysfs, dev: &str) -> Option<Path> {
+    let name = sys.link_name(&format!("dev/block/{dev}")).ok()??;
+    scsi::read_path(sys, &name).ok()?
+}
+
+fn print_map(sys: &Sysfs, v: &MapView) {
+    let t = &v.table;
+    println!(
+        "{} ({}) dm-{} size={} features='{}' hwhandler='{}' open={}{}",
+        v.info.name,
+        v.info.devt,
+        v.info.devt.minor,
+        v.size,
+        t.features.join(" "),
+        t.hw_handler.join(" "),
+        v.info.open_count,
+        if v.info.suspended { " SUSPENDED" } else { "" }
+    );
+    for (i, g) in t.groups.iter().enumerate() {
+        let gs = v.status.groups.get(i);
+        let state = match gs.map(|g| g.state) {
+            Some(GroupState::Active) => "active",
+            Some(GroupState::Enabled) => "enabled",
+            Some(GroupState::Disabled) => "disabled",
+            None => "?",
+        };
+        println!("  group {} {state} {}", i + 1, g.selector);
+        for p in &g.paths {
+            let ps = gs.and_then(|g| g.paths.iter().find(|s| s.dev == p.dev));
+            let dm_state = match ps {
+                Some(s) if s.active => "active".to_string(),
+                Some(s) => format!("failed({})", s.fail_count),
+                None => "?".into(),
+            };
+            let (name, scsi, alua) = match path_by_devt(sys, &p.dev) {
+                Some(sp) => {
+                    let a = alua_word(&sp);
+                    (sp.name, sp.state, a)
+                }
+                None => ("?".into(), "gone".into(), "-".into()),
+            };
+            println!(
+                "    {:<6} {:<7} {:<10} {:<8} {alua}",
+                name, p.dev, dm_state, scsi
+            );
+        }
+    }
+}
+
+fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
+    let ctl = Control::open(dev_root, misc_devt(sys))?;
+    let names = if names.is_empty() {
+        maps::multipath_maps(&ctl)?
+    } else {
+        names.to_vec()
+    };
+    let mut missing = Vec::new();
+    for name in &names {
+        match maps::view(&ctl, name)? {
+            Some(v) => print_map(sys, &v),
+            None => missing.push(name.clone()),
+        }
+    }
+    match missing.first() {
+        Some(name) => Err(Error::NoSuchMap { name: name.clone() }),
+        None => Ok(()),
+    }
+}
+
+fn remove(dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
+    let ctl = Control::open(dev_root, None)?;
+    let nodes = Nodes::new(dev_root, FsPath::new("/run"), r.nodes);
+    let names = if r.all {
+        maps::multipath_maps(&ctl)?
+    } else {
+        r.names.clone()
+    };
+    let mut failed = 0;
+    for name in &names {
+        match maps::remove(&ctl, &nodes, name) {
+            Ok(info) => println!("removed {name} ({})", info.devt),
+            Err(e) => {
+                warn(&chain(&e));
+                failed += 1;
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        _ => Err(Error::Several { failed }),
+    }
+}
+
+fn message(sys: &Sysfs, dev_root: &FsPath, m: &MessageCmd) -> Result<()> {
+    let ctl = Control::open(dev_root, misc_devt(sys))?;
+    if maps::view(&ctl, &m.name)?.is_none() {
+        return Err(Error::NoSuchMap {
+            name: m.name.clone(),
+        });
+    }
+    let reply = ctl.target_msg(crate::dm::DevId::Name(&m.name), 0, &m.words.join(" "))?;
+    if let Some(r) = reply.filter(|r| !r.is_empty()) {
+        println!("{r}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> std::result::Result<Top, argh::EarlyExit> {
+        Top::from_args(&["mpboot"], args)
+    }
+
+    #[test]
+    fn parses_commands() {
+        let t = parse(&[
+            "--sysfs", "/tmp/s", "assemble", "--all", "--policy", "failover",
+        ])
+        .unwrap();
+        assert_eq!(t.sysfs, PathBuf::from("/tmp/s"));
+        match t.cmd {
+            Command::Assemble(a) => {
+                assert!(a.all);
+                assert_eq!(a.policy, Grouping::Failover);
+                assert_eq!(a.selector, Selector::ServiceTime);
+                assert!(!a.no_queue);
+            }
+            c => panic!("{c:?}"),
+        }
+        let t = parse(&[
+            "assemble",
+            "w1",
+            "w2",
+            "--selector",
+            "round-robin",
+            "--no-queue",
+        ])
+        .unwrap();
+        match t.cmd {
+            Command::Assemble(a) => {
+                assert_eq!(a.wwids, vec!["w1", "w2"]);
+                assert_eq!(a.selector, Selector::RoundRobin);
+                assert!(a.no_queue);
+            }
+            c => panic!("{c:?}"),
+        }
+        assert!(matches!(parse(&["remove", "--all"]).unwrap().cmd, Command::Remove(r) if r.all));
+    }
+
+    #[test]
+    fn rejects_bad_usage() {
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["frobnicate"]).is_err());
+        assert!(parse(&["assemble", "--policy", "random"]).is_err());
+        assert!(parse(&["assemble", "--nodes", "sometimes"]).is_err());
+        let t = parse(&["assemble"]).unwrap();
+        assert!(matches!(run(t), Err(Failure::Usage(_))));
+        let t = parse(&["remove", "x", "--all"]).unwrap();
+        assert!(matches!(run(t), Err(Failure::Usage(_))));
+    }
+
+    #[test]
+    fn assemble_unknown_wwid_touches_nothing() {
+        let t = scsi::tests::Tree::new("cli-unknown");
+        let pg = scsi::tests::captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
+        // The dev root does not exist: had we tried to open control, this
+        // would be a different error.
+        let top = parse(&[
+            "--sysfs",
+            t.root.to_str().unwrap(),
+            "--dev",
+            "/nonexistent/dev",
+            "assemble",
+            "nope",
+        ])
+        .unwrap();
+        match run(top) {
+            Err(Failure::Failed(Error::UnknownWwid { wwids })) => assert_eq!(wwids, vec!["nope"]),
+            _ => panic!("expected UnknownWwid"),
+        }
+    }
+
+    #[test]
+    fn dry_run_prints_without_control() {
+        let t = scsi::tests::Tree::new("cli-dry");
+        let pg = scsi::tests::captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
+        t.disk("sdb", "8:16", "1:0:0:0", &pg, Some("standby"));
+        let top = parse(&[
+            "--sysfs",
+            t.root.to_str().unwrap(),
+            "--dev",
+            "/nonexistent/dev",
+            "assemble",
+            "--all",
+            "--dry-run",
+        ])
+        .unwrap();
+        assert!(run(top).is_ok());
+    }
+}

@@ -1,0 +1,119 @@
+//! mpboot's one error type: every variant names the device or file it is about,
+//! so the single line the user sees says what failed and where.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use nix::errno::Errno;
+
+use crate::vpd::VpdError;
+
+#[derive(Debug)]
+pub enum Error {
+    /// A sysfs (or /proc) file or directory could not be read.
+    Read { path: PathBuf, source: io::Error },
+    /// A sysfs attribute held something we cannot make sense of.
+    Parse { path: PathBuf, what: String },
+    /// VPD page 0x83 of a path held no usable designator.
+    Vpd { path: PathBuf, source: VpdError },
+    /// The DM control node could not be opened or created.
+    ControlOpen { path: PathBuf, source: Errno },
+    /// A device-mapper ioctl failed.
+    Ioctl {
+        cmd: &'static str,
+        target: String,
+        source: Errno,
+    },
+    /// The kernel's DM interface is not version 4.
+    DmVersion { found: [u32; 3] },
+    /// The kernel answered a DM ioctl with something malformed.
+    DmReply { cmd: &'static str, what: String },
+    /// A DM table or status line could not be parsed.
+    Table { target: String, what: String },
+    /// A /dev node could not be made or removed.
+    Node { path: PathBuf, source: Errno },
+    /// A name or UUID that device-mapper would refuse.
+    InvalidName { what: &'static str, value: String },
+    /// `assemble` was asked for WWIDs that no path has.
+    UnknownWwid { wwids: Vec<String> },
+    /// A WWID has paths, but none that may carry I/O.
+    NoUsablePath { wwid: String },
+    /// A map of that name exists and is not the map we would build.
+    NameTaken { name: String, uuid: String },
+    /// The map is open (mounted, or held by something above it).
+    MapInUse { name: String, open_count: i32 },
+    /// No map of that name.
+    NoSuchMap { name: String },
+    /// Several maps failed; each was reported already.
+    Several { failed: usize },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Read { path, .. } => write!(f, "cannot read {}", path.display()),
+            Error::Parse { path, what } => write!(f, "{}: {what}", path.display()),
+            Error::Vpd { path, .. } => write!(f, "{}: no usable WWID", path.display()),
+            Error::ControlOpen { path, .. } => {
+                write!(f, "cannot open device-mapper control {}", path.display())
+            }
+            Error::Ioctl { cmd, target, .. } => write!(f, "{cmd} {target} failed"),
+            Error::DmVersion { found } => write!(
+                f,
+                "kernel device-mapper interface is {}.{}.{}, need 4.x",
+                found[0], found[1], found[2]
+            ),
+            Error::DmReply { cmd, what } => write!(f, "{cmd}: malformed kernel reply: {what}"),
+            Error::Table { target, what } => write!(f, "{target}: bad table: {what}"),
+            Error::Node { path, .. } => write!(f, "cannot make device node {}", path.display()),
+            Error::InvalidName { what, value } => {
+                write!(f, "invalid device-mapper {what} {value:?}")
+            }
+            Error::UnknownWwid { wwids } => {
+                write!(
+                    f,
+                    "no path has WWID {}; nothing assembled",
+                    wwids.join(", ")
+                )
+            }
+            Error::NoUsablePath { wwid } => write!(f, "{wwid}: no path in state running"),
+            Error::NameTaken { name, uuid } => write!(
+                f,
+                "map {name} exists with UUID {uuid:?}, not ours; left alone"
+            ),
+            Error::MapInUse { name, open_count } => {
+                write!(f, "map {name} is open ({open_count} openers); not removed")
+            }
+            Error::NoSuchMap { name } => write!(f, "no multipath map {name}"),
+            Error::Several { failed } => write!(f, "{failed} map(s) failed"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Read { source, .. } => Some(source),
+            Error::Vpd { source, .. } => Some(source),
+            Error::ControlOpen { source, .. }
+            | Error::Ioctl { source, .. }
+            | Error::Node { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// The error and its causes on one line: `a: b: c`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut line = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        line.push_str(": ");
+        line.push_str(&e.to_string());
+        cur = e.source();
+    }
+    line
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,51 @@
+//! mpboot: assemble device-mapper multipath maps for root-on-SAN boot.
+//!
+//! `main` only parses arguments, dispatches, and turns the outcome into one
+//! line on stderr and an exit code (0 ok, 1 failed, 2 usage).
+
+mod cli;
+mod dm;
+mod error;
+mod maps;
+mod nodes;
+mod sysfs;
+mod table;
+#[cfg(test)]
+mod testrand;
+mod topology;
+mod vpd;
+
+use std::process::ExitCode;
+
+use argh::FromArgs;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let top = match cli::Top::from_args(&["mpboot"], strs.get(1..).unwrap_or(&[])) {
+        Ok(top) => top,
+        Err(argh::EarlyExit { output, status }) => {
+            return match status {
+                Ok(()) => {
+                    println!("{output}");
+                    ExitCode::SUCCESS
+                }
+                Err(()) => {
+                    eprintln!("{output}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    };
+    match cli::run(top) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(cli::Failure::Usage(cli::Usage(msg))) => {
+            eprintln!("mpboot: {msg}");
+            ExitCode::from(2)
+        }
+        Err(cli::Failure::Failed(e)) => {
+            eprintln!("mpboot: {}", error::chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}

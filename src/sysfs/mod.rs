@@ -1,0 +1,110 @@
+//! Reading sysfs through a root, so tests run on fixture trees.
+//!
+//! A missing attribute is `None`, not an error: the kernel leaves attributes
+//! out (or answers EINVAL, as `access_state` does with no device handler)
+//! when they do not apply. Reads are bounded.
+
+pub mod scsi;
+
+use std::fs;
+use std::io::{self, Read};
+use std::path::PathBuf;
+
+use crate::error::{Error, Result};
+
+/// Largest attribute we read; VPD pages are at most 4 KiB + header.
+const READ_MAX: u64 = 8192;
+
+#[derive(Debug, Clone)]
+pub struct Sysfs {
+    root: PathBuf,
+}
+
+/// Errors that mean "this attribute does not apply here" or "the device is
+/// gone", as opposed to a real failure.
+fn is_absent(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::ENOENT | libc::EINVAL | libc::ENXIO | libc::ENODEV | libc::ENOTDIR)
+    ) || e.kind() == io::ErrorKind::NotFound
+}
+
+impl Sysfs {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Sysfs { root: root.into() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    /// Raw bytes of an attribute, or None when absent.
+    pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.path(rel);
+        let read = fs::File::open(&path).and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(READ_MAX).read_to_end(&mut buf)?;
+            Ok(buf)
+        });
+        match read {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+
+    /// An attribute as text, trailing newline and NULs removed.
+    pub fn read_attr(&self, rel: &str) -> Result<Option<String>> {
+        Ok(self.read_bytes(rel)?.map(|b| {
+            String::from_utf8_lossy(&b)
+                .trim_end_matches(['\n', '\0', ' '])
+                .to_string()
+        }))
+    }
+
+    /// An attribute parsed as a number.
+    pub fn read_num<T: std::str::FromStr>(&self, rel: &str) -> Result<Option<T>> {
+        match self.read_attr(rel)? {
+            None => Ok(None),
+            Some(s) => s.trim().parse().map(Some).map_err(|_| Error::Parse {
+                path: self.path(rel),
+                what: format!("not a number: {s:?}"),
+            }),
+        }
+    }
+
+    /// Entry names of a directory, sorted; empty when the directory is absent.
+    pub fn list(&self, rel: &str) -> Result<Vec<String>> {
+        let path = self.path(rel);
+        let rd = match fs::read_dir(&path) {
+            Ok(rd) => rd,
+            Err(e) if is_absent(&e) => return Ok(Vec::new()),
+            Err(source) => return Err(Error::Read { path, source }),
+        };
+        let mut names = Vec::new();
+        for ent in rd {
+            let ent = ent.map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            names.push(ent.file_name().to_string_lossy().into_owned());
+        }
+        names.sort_by(|a, b| natural_cmp(a, b));
+        Ok(names)
+    }
+
+    /// Last component of a symlink's target (`device` → `0:0:0:0`).
+    pub fn link_name(&self, rel: &str) -> Result<Option<String>> {
+        let path = self.path(rel);
+        match fs::read_link(&path) {
+            Ok(t) => Ok(t.file_name().map(|n| n.to_string_lossy().into_owned())),
+            Err(e) if is_absent(&e) => Ok(None),
+            Err(source) => Err(Error::Read { path, source }),
+        }
+    }
+}
+
+/// Kernel device names in discovery order: sdb < sdz < sdaa.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    (a.len(), a).cmp(&(b.len(), b))
+}

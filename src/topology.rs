@@ -1,0 +1,447 @@
+//! Pure functions from discovered paths and a policy to map specifications.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::sysfs::natural_cmp;
+use crate::table::{MultipathTable, PathGroup, TablePath};
+
+/// A block device number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DevT {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl fmt::Display for DevT {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.major, self.minor)
+    }
+}
+
+impl FromStr for DevT {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (a, b) = s.trim().split_once(':').ok_or(())?;
+        Ok(DevT {
+            major: a.parse().map_err(|_| ())?,
+            minor: b.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// ALUA asymmetric access state, as the kernel's `alua` handler names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum AluaState {
+    Optimized,
+    NonOptimized,
+    LbaDependent,
+    Standby,
+    Unavailable,
+    Transitioning,
+    Offline,
+}
+
+impl AluaState {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "active/optimized" => AluaState::Optimized,
+            "active/non-optimized" => AluaState::NonOptimized,
+            "lba-dependent" => AluaState::LbaDependent,
+            "standby" => AluaState::Standby,
+            "unavailable" => AluaState::Unavailable,
+            "transitioning" => AluaState::Transitioning,
+            "offline" => AluaState::Offline,
+            _ => return None,
+        })
+    }
+
+    pub fn short(self) -> &'static str {
+        match self {
+            AluaState::Optimized => "A/O",
+            AluaState::NonOptimized => "A/N",
+            AluaState::LbaDependent => "LBA",
+            AluaState::Standby => "S",
+            AluaState::Unavailable => "U",
+            AluaState::Transitioning => "T",
+            AluaState::Offline => "O",
+        }
+    }
+
+    /// Group rank, best first: A/O, A/N, standby, then the rest. (Same order
+    /// as multipath-tools' alua prioritizer: 50, 10, 1, 0; lba-dependent, 5
+    /// there, ranks after standby here, being unusable for whole-LUN I/O.)
+    fn rank(self) -> u8 {
+        match self {
+            AluaState::Optimized => 0,
+            AluaState::NonOptimized => 1,
+            AluaState::Standby => 2,
+            AluaState::LbaDependent => 3,
+            AluaState::Transitioning => 4,
+            AluaState::Unavailable => 5,
+            AluaState::Offline => 6,
+        }
+    }
+}
+
+/// One SCSI path to a LUN, as sysfs shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    pub name: String,
+    pub devt: DevT,
+    pub hctl: String,
+    /// SCSI device state: running, offline, blocked, ...
+    pub state: String,
+    pub size: u64,
+    pub vendor: String,
+    pub model: String,
+    pub wwid: String,
+    /// Device handler attached (`alua`, `emc`, ...), if any.
+    pub handler: Option<String>,
+    pub alua: Option<AluaState>,
+    pub preferred: bool,
+}
+
+impl Path {
+    pub fn usable(&self) -> bool {
+        self.state == "running"
+    }
+
+    /// Sort key within the map: best ALUA state, preferred first, then
+    /// host:channel:target:lun (multipath-tools' discovery order), then name.
+    fn order_key(&self) -> (u8, bool, Vec<u64>, usize, &str) {
+        let hctl = self
+            .hctl
+            .split(':')
+            .map(|n| n.parse().unwrap_or(u64::MAX))
+            .collect();
+        (
+            self.alua.map_or(0, AluaState::rank),
+            !self.preferred,
+            hctl,
+            self.name.len(),
+            &self.name,
+        )
+    }
+}
+
+/// How paths are spread over priority groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Grouping {
+    /// One group per ALUA state (and preference), best first.
+    #[default]
+    GroupByPrio,
+    /// One path per group, best first (multipath-tools' default).
+    Failover,
+    /// All paths in one group.
+    Multibus,
+}
+
+impl FromStr for Grouping {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "group-by-prio" | "group_by_prio" => Ok(Grouping::GroupByPrio),
+            "failover" => Ok(Grouping::Failover),
+            "multibus" => Ok(Grouping::Multibus),
+            _ => Err(format!(
+                "unknown grouping {s:?}: group-by-prio, failover or multibus"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Selector {
+    #[default]
+    ServiceTime,
+    RoundRobin,
+    QueueLength,
+}
+
+impl Selector {
+    pub fn target_name(self) -> &'static str {
+        match self {
+            Selector::ServiceTime => "service-time",
+            Selector::RoundRobin => "round-robin",
+            Selector::QueueLength => "queue-length",
+        }
+    }
+}
+
+impl FromStr for Selector {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "service-time" => Ok(Selector::ServiceTime),
+            "round-robin" => Ok(Selector::RoundRobin),
+            "queue-length" => Ok(Selector::QueueLength),
+            _ => Err(format!(
+                "unknown path selector {s:?}: service-time, round-robin or queue-length"
+            )),
+        }
+    }
+}
+
+/// The knobs of a multipath table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    pub grouping: Grouping,
+    pub selector: Selector,
+    pub queue_if_no_path: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            grouping: Grouping::default(),
+            selector: Selector::default(),
+            queue_if_no_path: true,
+        }
+    }
+}
+
+/// What one multipath map should be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    pub uuid: String,
+    pub wwid: String,
+    pub size: u64,
+    pub table: MultipathTable,
+    /// Paths of the LUN left out of the table, and why.
+    pub left_out: Vec<(String, String)>,
+}
+
+pub fn uuid_for(wwid: &str) -> String {
+    format!("mpath-{wwid}")
+}
+
+/// All paths grouped by WWID, WWIDs in order of their first path.
+pub fn by_wwid(paths: &[Path]) -> BTreeMap<&str, Vec<&Path>> {
+    let mut m: BTreeMap<&str, Vec<&Path>> = BTreeMap::new();
+    for p in paths {
+        m.entry(p.wwid.as_str()).or_default().push(p);
+    }
+    for v in m.values_mut() {
+        v.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+    }
+    m
+}
+
+/// Build the map for one LUN from its paths. None when no path is usable.
+pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy) -> Option<MapSpec> {
+    let mut left_out = Vec::new();
+    let mut usable: Vec<&Path> = Vec::new();
+    for p in paths {
+        if !p.usable() {
+            left_out.push((p.name.clone(), format!("state {}", p.state)));
+        } else if p.size == 0 {
+            left_out.push((p.name.clone(), "size 0".into()));
+        } else {
+            usable.push(p);
+        }
+    }
+    // All paths of one LUN have one size; a path disagreeing with the
+    // first usable one is mid-resize or not the same LUN: leave it out.
+    let size = usable.first()?.size;
+    usable.retain(|p| {
+        let same = p.size == size;
+        if !same {
+            left_out.push((p.name.clone(), format!("size {} != {size}", p.size)));
+        }
+        same
+    });
+    usable.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+
+    let groups: Vec<Vec<&Path>> = match policy.grouping {
+        Grouping::Multibus => vec![usable],
+        Grouping::Failover => usable.into_iter().map(|p| vec![p]).collect(),
+        Grouping::GroupByPrio => {
+            let mut groups: Vec<Vec<&Path>> = Vec::new();
+            for p in usable {
+                match groups.last_mut() {
+                    Some(g) if g[0].alua.map(AluaState::rank) == p.alua.map(AluaState::rank) => {
+                        g.push(p)
+                    }
+                    _ => groups.push(vec![p]),
+                }
+            }
+            groups
+        }
+    };
+
+    let handler = paths
+        .iter()
+        .find_map(|p| p.handler.clone())
+        .map_or_else(Vec::new, |h| vec![h]);
+    let mut features = Vec::new();
+    if policy.queue_if_no_path {
+        features.push("queue_if_no_path".to_string());
+    }
+    let table = MultipathTable {
+        features,
+        hw_handler: handler,
+        initial_group: 1,
+        groups: groups
+            .into_iter()
+            .map(|g| PathGroup {
+                selector: policy.selector.target_name().to_string(),
+                selector_args: Vec::new(),
+                paths: g
+                    .into_iter()
+                    .map(|p| TablePath {
+                        dev: p.devt.to_string(),
+                        args: vec!["1".to_string()],
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    Some(MapSpec {
+        name: wwid.to_string(),
+        uuid: uuid_for(wwid),
+        wwid: wwid.to_string(),
+        size,
+        table,
+        left_out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn path(name: &str, minor: u32, alua: Option<AluaState>, state: &str) -> Path {
+        Path {
+            name: name.into(),
+            devt: DevT { major: 8, minor },
+            hctl: format!("{}:0:0:0", minor / 16),
+            state: state.into(),
+            size: 16384,
+            vendor: "Linux".into(),
+            model: "scsi_debug".into(),
+            wwid: "1Linux_scsi_debug_2000".into(),
+            handler: alua.map(|_| "alua".into()),
+            alua,
+            preferred: false,
+        }
+    }
+
+    fn devs(spec: &MapSpec) -> Vec<Vec<String>> {
+        spec.table
+            .groups
+            .iter()
+            .map(|g| g.paths.iter().map(|p| p.dev.clone()).collect())
+            .collect()
+    }
+
+    use AluaState::*;
+
+    #[test]
+    fn group_by_prio_orders_states() {
+        let ps = [
+            path("sdc", 32, Some(Standby), "running"),
+            path("sda", 0, Some(Optimized), "running"),
+            path("sdb", 16, Some(NonOptimized), "running"),
+            path("sdd", 48, Some(Optimized), "running"),
+        ];
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        assert_eq!(
+            devs(&spec),
+            vec![vec!["8:0", "8:48"], vec!["8:16"], vec!["8:32"]]
+        );
+        assert_eq!(
+            spec.table.to_string(),
+            "1 queue_if_no_path 1 alua 3 1 service-time 0 2 1 8:0 1 8:48 1 \
+             service-time 0 1 1 8:16 1 service-time 0 1 1 8:32 1"
+        );
+        assert_eq!(spec.uuid, "mpath-w");
+    }
+
+    #[test]
+    fn preferred_first_within_state() {
+        let mut ps = [
+            path("sda", 0, Some(Optimized), "running"),
+            path("sdb", 16, Some(Optimized), "running"),
+        ];
+        ps[1].preferred = true;
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:16", "8:0"]]);
+    }
+
+    #[test]
+    fn failover_and_multibus() {
+        let ps = [
+            path("sdb", 16, Some(NonOptimized), "running"),
+            path("sda", 0, Some(Optimized), "running"),
+        ];
+        let refs: Vec<&Path> = ps.iter().collect();
+        let fo = Policy {
+            grouping: Grouping::Failover,
+            ..Policy::default()
+        };
+        assert_eq!(
+            devs(&map_spec("w", &refs, fo).unwrap()),
+            vec![vec!["8:0"], vec!["8:16"]]
+        );
+        let mb = Policy {
+            grouping: Grouping::Multibus,
+            selector: Selector::RoundRobin,
+            queue_if_no_path: false,
+        };
+        let spec = map_spec("w", &refs, mb).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
+        assert_eq!(
+            spec.table.to_string(),
+            "0 1 alua 1 1 round-robin 0 2 1 8:0 1 8:16 1"
+        );
+    }
+
+    #[test]
+    fn no_alua_is_one_group_and_no_handler() {
+        let ps = [
+            path("sdb", 16, None, "running"),
+            path("sda", 0, None, "running"),
+        ];
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
+        assert!(spec.table.hw_handler.is_empty());
+    }
+
+    #[test]
+    fn offline_and_odd_sized_paths_left_out() {
+        let mut ps = [
+            path("sda", 0, Some(Optimized), "offline"),
+            path("sdb", 16, Some(NonOptimized), "running"),
+            path("sdc", 32, Some(NonOptimized), "running"),
+        ];
+        ps[2].size = 1;
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:16"]]);
+        assert_eq!(spec.left_out.len(), 2);
+        let all_off = [path("sda", 0, None, "offline")];
+        let refs: Vec<&Path> = all_off.iter().collect();
+        assert!(map_spec("w", &refs, Policy::default()).is_none());
+    }
+
+    #[test]
+    fn devt_round_trip() {
+        let d: DevT = "253:17".parse().unwrap();
+        assert_eq!(
+            d,
+            DevT {
+                major: 253,
+                minor: 17
+            }
+        );
+        assert_eq!(d.to_string(), "253:17");
+        assert!("253".parse::<DevT>().is_err());
+        assert!("a:b".parse::<DevT>().is_err());
+    }
+}

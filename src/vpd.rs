@@ -1,0 +1,361 @@
+//! VPD page 0x83 (Device Identification) → WWID, exactly as multipath-tools
+//! derives it, so that the full system's `multipathd` recognises our maps.
+//!
+//! Only designators whose association is the logical unit count. Among those
+//! the best one wins, by multipath-tools' ranking:
+//! NAA IEEE Registered Extended > NAA IEEE Registered > NAA IEEE Extended >
+//! EUI-64 > SCSI name string > T10 vendor id > NAA locally assigned.
+//! A designator with an impossible length is skipped, as there.
+
+use std::fmt;
+
+/// Longest WWID that still fits a DM UUID `mpath-<WWID>` (128 bytes).
+pub const WWID_MAX: usize = 122;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VpdError {
+    TooShort {
+        len: usize,
+    },
+    WrongPage {
+        page: u8,
+    },
+    /// The page header promises more bytes than were read.
+    Truncated {
+        declared: usize,
+        got: usize,
+    },
+    /// A designator runs past the end of the page.
+    Overflow {
+        offset: usize,
+    },
+    NoDesignator,
+    BadWwid {
+        wwid: String,
+    },
+}
+
+impl fmt::Display for VpdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VpdError::TooShort { len } => write!(f, "page is {len} bytes, header needs 4"),
+            VpdError::WrongPage { page } => write!(f, "page code is {page:#04x}, not 0x83"),
+            VpdError::Truncated { declared, got } => {
+                write!(f, "page truncated: header says {declared} bytes, got {got}")
+            }
+            VpdError::Overflow { offset } => {
+                write!(f, "designator at offset {offset} runs past the page end")
+            }
+            VpdError::NoDesignator => write!(f, "no logical-unit designator multipath can use"),
+            VpdError::BadWwid { wwid } => write!(f, "designator gives unusable WWID {wwid:?}"),
+        }
+    }
+}
+
+impl std::error::Error for VpdError {}
+
+/// Rank of a designator, higher is better; None when multipath-tools skips it.
+fn rank(desig_type: u8, body: &[u8]) -> Option<u8> {
+    let len = body.len();
+    match desig_type {
+        // NAA: the top nibble of the first byte says which format, and fixes the length.
+        0x3 => {
+            let (prio, good_len) = match body.first()? >> 4 {
+                6 => (8, 16),
+                5 => (7, 8),
+                2 => (6, 8),
+                3 => (1, 8),
+                _ => return None,
+            };
+            (len == good_len).then_some(prio)
+        }
+        0x2 => matches!(len, 8 | 12 | 16).then_some(4),
+        0x8 => {
+            let known =
+                body.starts_with(b"eui.") || body.starts_with(b"naa.") || body.starts_with(b"iqn.");
+            known.then_some(3)
+        }
+        0x1 => (len >= 8).then_some(2),
+        _ => None,
+    }
+}
+
+/// Parse a VPD page 0x83 and return the WWID multipath-tools would use.
+pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
+    if page.len() < 4 {
+        return Err(VpdError::TooShort { len: page.len() });
+    }
+    if page[1] != 0x83 {
+        return Err(VpdError::WrongPage { page: page[1] });
+    }
+    let declared = usize::from(u16::from_be_bytes([page[2], page[3]])) + 4;
+    if declared > page.len() {
+        return Err(VpdError::Truncated {
+            declared,
+            got: page.len(),
+        });
+    }
+    let page = &page[..declared];
+
+    let mut best: Option<(u8, u8, &[u8])> = None;
+    let mut off = 4;
+    while off + 4 <= page.len() {
+        let d = &page[off..];
+        let len = usize::from(d[3]);
+        let end = off + 4 + len;
+        if end > page.len() {
+            return Err(VpdError::Overflow { offset: off });
+        }
+        let association = (d[1] >> 4) & 0x3;
+        let desig_type = d[1] & 0xf;
+        let body = &page[off + 4..end];
+        if association == 0 {
+            if let Some(r) = rank(desig_type, body) {
+                if best.map_or(true, |(b, _, _)| r > b) {
+                    best = Some((r, desig_type, body));
+                }
+            }
+        }
+        off = end;
+    }
+    let (_, desig_type, body) = best.ok_or(VpdError::NoDesignator)?;
+    let wwid = format_designator(desig_type, body);
+    if !valid_wwid(&wwid) {
+        return Err(VpdError::BadWwid { wwid });
+    }
+    Ok(wwid)
+}
+
+/// Bytes up to the first NUL: multipath-tools handles these as C strings.
+fn until_nul(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
+}
+
+fn format_designator(desig_type: u8, body: &[u8]) -> String {
+    let mut out = String::new();
+    match desig_type {
+        0x2 | 0x3 => {
+            out.push(char::from(b'0' + desig_type));
+            for b in body {
+                out.push_str(&format!("{b:02x}"));
+            }
+        }
+        0x8 => {
+            let (digit, lower) = match &body[..4] {
+                b"eui." => ('2', true),
+                b"naa." => ('3', true),
+                _ => ('8', false),
+            };
+            out.push(digit);
+            for &b in until_nul(&body[4..]) {
+                let b = if lower { b.to_ascii_lowercase() } else { b };
+                out.push(char::from(b));
+            }
+        }
+        _ => {
+            // T10 vendor id: every run of spaces becomes one '_', none trailing.
+            out.push('1');
+            let mut in_space = false;
+            for &b in until_nul(body) {
+                if b == b' ' {
+                    if !in_space {
+                        out.push('_');
+                    }
+                    in_space = true;
+                } else {
+                    out.push(char::from(b));
+                    in_space = false;
+                }
+            }
+            if out.len() > 1 && out.ends_with('_') {
+                out.pop();
+            }
+        }
+    }
+    out
+}
+
+/// Convert the kernel's `device/wwid` string (`naa.6001…`, `t10.Linux …`,
+/// `eui.…`) to multipath-tools' form. Used only when page 0x83 is unreadable.
+pub fn wwid_from_sysfs(raw: &str) -> Option<String> {
+    let raw = raw.trim_end_matches(['\n', '\0']);
+    let wwid = if let Some(hex) = raw.strip_prefix("naa.") {
+        format!("3{}", hex.to_ascii_lowercase())
+    } else if let Some(hex) = raw.strip_prefix("eui.") {
+        format!("2{}", hex.to_ascii_lowercase())
+    } else if let Some(t10) = raw.strip_prefix("t10.") {
+        format_designator(0x1, t10.as_bytes())
+    } else {
+        return None;
+    };
+    valid_wwid(&wwid).then_some(wwid)
+}
+
+/// A WWID doubles as a DM name and part of a DM UUID: printable, no '/'.
+pub fn valid_wwid(w: &str) -> bool {
+    w.len() >= 2 && w.len() <= WWID_MAX && w.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(designators: &[(u8, u8, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for &(code_set, assoc_type, data) in designators {
+            body.extend_from_slice(&[code_set, assoc_type, 0, data.len() as u8]);
+            body.extend_from_slice(data);
+        }
+        let mut p = vec![0, 0x83];
+        p.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        p.extend_from_slice(&body);
+        p
+    }
+
+    const NAA6: &[u8] = &[
+        0x60, 0x01, 0x40, 0x5a, 0xbc, 0xde, 0xf0, 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
+        0x11,
+    ];
+    const NAA5: &[u8] = &[0x50, 0x00, 0xc5, 0x00, 0x12, 0x34, 0x56, 0x78];
+    const NAA3: &[u8] = &[0x33, 0x33, 0x33, 0x30, 0x00, 0x00, 0x07, 0xd0];
+    const EUI: &[u8] = &[0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77];
+    const T10: &[u8] = b"Linux   scsi_debug      2000";
+
+    #[test]
+    fn ranking_table() {
+        let cases: &[(&str, Vec<u8>, &str)] = &[
+            (
+                "naa6 only",
+                page(&[(1, 0x03, NAA6)]),
+                "36001405abcdef0123456789abcdef011",
+            ),
+            ("naa5 only", page(&[(1, 0x03, NAA5)]), "35000c50012345678"),
+            ("eui64", page(&[(1, 0x02, EUI)]), "20011223344556677"),
+            (
+                "t10 beats naa3",
+                page(&[(1, 0x03, NAA3), (2, 0x01, T10)]),
+                "1Linux_scsi_debug_2000",
+            ),
+            (
+                "naa5 beats t10",
+                page(&[(2, 0x01, T10), (1, 0x03, NAA5)]),
+                "35000c50012345678",
+            ),
+            (
+                "eui beats name",
+                page(&[(3, 0x08, b"iqn.2003-01.org.x\0\0\0"), (1, 0x02, EUI)]),
+                "20011223344556677",
+            ),
+            (
+                "name beats t10",
+                page(&[(2, 0x01, T10), (3, 0x08, b"naa.600A0B80\0\0\0\0")]),
+                "3600a0b80",
+            ),
+            (
+                "iqn name kept verbatim",
+                page(&[(3, 0x08, b"iqn.2003-01.Org.X\0\0\0")]),
+                "82003-01.Org.X",
+            ),
+            (
+                "naa6 beats naa5",
+                page(&[(1, 0x03, NAA5), (1, 0x03, NAA6)]),
+                "36001405abcdef0123456789abcdef011",
+            ),
+            // Target-port association (0x10) does not count, even when better.
+            (
+                "port naa ignored",
+                page(&[(1, 0x13, NAA6), (2, 0x01, T10)]),
+                "1Linux_scsi_debug_2000",
+            ),
+            // NAA-6 with the wrong length is skipped.
+            (
+                "bad naa6 len",
+                page(&[(1, 0x03, &NAA6[..8]), (2, 0x01, T10)]),
+                "1Linux_scsi_debug_2000",
+            ),
+            (
+                "t10 trailing spaces",
+                page(&[(2, 0x01, b"LIO-ORG TCMU    device  ")]),
+                "1LIO-ORG_TCMU_device",
+            ),
+        ];
+        for (name, p, want) in cases {
+            assert_eq!(wwid_from_pg83(p).as_deref(), Ok(*want), "{name}");
+        }
+    }
+
+    #[test]
+    fn malformed_pages() {
+        assert_eq!(
+            wwid_from_pg83(&[0, 0x83]),
+            Err(VpdError::TooShort { len: 2 })
+        );
+        assert_eq!(
+            wwid_from_pg83(&[0, 0x80, 0, 0]),
+            Err(VpdError::WrongPage { page: 0x80 })
+        );
+        let mut p = page(&[(1, 0x03, NAA6)]);
+        p.truncate(10);
+        assert!(matches!(
+            wwid_from_pg83(&p),
+            Err(VpdError::Truncated { .. })
+        ));
+        // Header fine, designator length points past the end.
+        let mut p = page(&[(1, 0x03, NAA6)]);
+        p[7] = 200;
+        assert_eq!(wwid_from_pg83(&p), Err(VpdError::Overflow { offset: 4 }));
+        assert_eq!(wwid_from_pg83(&page(&[])), Err(VpdError::NoDesignator));
+        assert_eq!(
+            wwid_from_pg83(&page(&[(1, 0x13, NAA6)])),
+            Err(VpdError::NoDesignator)
+        );
+        // T10 designator carrying a '/' cannot be a DM name.
+        assert!(matches!(
+            wwid_from_pg83(&page(&[(2, 0x01, b"VEND/OR PRODUCT1")])),
+            Err(VpdError::BadWwid { .. })
+        ));
+    }
+
+    #[test]
+    fn captured_pages() {
+        // Captured from the VM, see tests/fixtures/README.md.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vpd");
+        for (file, want) in [
+            ("scsi_debug.pg83", "1Linux_scsi_debug_2000"),
+            ("lio.pg83", "36001405"),
+        ] {
+            let bytes = std::fs::read(format!("{dir}/{file}")).unwrap();
+            let got = wwid_from_pg83(&bytes).unwrap();
+            assert!(got.starts_with(want), "{file}: {got}");
+        }
+    }
+
+    #[test]
+    fn sysfs_fallback() {
+        assert_eq!(
+            wwid_from_sysfs("naa.6001405ABC\n").as_deref(),
+            Some("36001405abc")
+        );
+        assert_eq!(
+            wwid_from_sysfs("t10.Linux   scsi_debug      2000\n").as_deref(),
+            Some("1Linux_scsi_debug_2000")
+        );
+        assert_eq!(wwid_from_sysfs("garbage"), None);
+    }
+
+    /// Bounded random fuzzing: arbitrary bytes never panic the parser.
+    #[test]
+    fn random_pages_never_panic() {
+        let mut rng = crate::testrand::Rng::new(0x83);
+        for _ in 0..200_000 {
+            let len = rng.below(64);
+            let mut p: Vec<u8> = (0..len).map(|_| rng.byte()).collect();
+            if p.len() > 3 && rng.below(2) == 0 {
+                p[1] = 0x83;
+                let l = (p.len() - 4) as u16;
+                p[2..4].copy_from_slice(&l.to_be_bytes());
+            }
+            let _ = wwid_from_pg83(&p);
+        }
+    }
+}

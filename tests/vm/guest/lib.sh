@@ -1,0 +1,133 @@
+# Guest side helpers for the VM scenarios (busybox sh).
+# Each check prints "ok - what" or "not ok - what"; the host counts them.
+
+modload() { # modload NAME [params...]: insmod NAME after its dependencies
+    _m=$1; shift
+    [ -f "/lib/moddeps/$_m" ] || { echo "not ok - module $_m not in image"; return 1; }
+    _last=$(tail -n 1 "/lib/moddeps/$_m")
+    for _f in $(cat "/lib/moddeps/$_m"); do
+        _n=$(echo "${_f%.ko*}" | tr - _)
+        grep -q "^$_n " /proc/modules && continue
+        if [ "$_f" = "$_last" ]; then
+            insmod "/lib/modules/$_f" "$@" || { echo "not ok - insmod $_f $*"; return 1; }
+        else
+            insmod "/lib/modules/$_f" || { echo "not ok - insmod $_f"; return 1; }
+        fi
+    done
+}
+
+ok() { echo "ok - $*"; }
+notok() { echo "not ok - $*"; }
+
+# check "what" command...: ok when the command succeeds
+check() {
+    _what=$1; shift
+    if "$@"; then ok "$_what"; else notok "$_what"; fi
+}
+
+# expect_eq "what" got want
+expect_eq() {
+    if [ "$2" = "$3" ]; then ok "$1"; else notok "$1: got [$2] want [$3]"; fi
+}
+
+# expect_fail "what" command...: ok when the command fails with status 1
+expect_fail() {
+    _what=$1; shift
+    "$@" >/tmp/out 2>/tmp/err
+    _rc=$?
+    if [ $_rc -eq 1 ] && [ -s /tmp/err ]; then
+        ok "$_what ($(head -n1 /tmp/err))"
+    else
+        notok "$_what: status $_rc, stderr [$(cat /tmp/err)]"
+    fi
+}
+
+# Wait until a condition holds, up to N tenths of a second.
+wait_for() {
+    _n=$1; shift
+    while [ "$_n" -gt 0 ]; do
+        "$@" && return 0
+        sleep 0.1
+        _n=$((_n - 1))
+    done
+    return 1
+}
+
+# scsi_debug with N paths (hosts) to each LUN, ALUA state = host mod 3.
+scsi_debug_paths() {
+    _hosts=$1; shift
+    modload scsi_debug add_host="$_hosts" vpd_use_hostno=0 dev_size_mb=8 "$@"
+}
+
+nr_disks() { ls -d /sys/block/sd* 2>/dev/null | wc -l; }
+
+# wait_disks N: until at least N sd disks exist (up to 60 s).
+wait_disks() {
+    wait_for 600 test "$(nr_disks)" -ge "$1"
+}
+
+# Paths of one DM map from the kernel's own table, group by group:
+# "8:0|8:16,8:32" means two groups.
+dm_groups() {
+    dmsetup table "$1" | awk '{
+        i = 4; nf = $i; i += nf + 1; nh = $i; i += nh + 1; ng = $i; i += 2
+        out = ""
+        for (g = 0; g < ng; g++) {
+            i++; ns = $i; i += ns + 1; np = $i; i++; na = $i; i++
+            grp = ""
+            for (p = 0; p < np; p++) { grp = grp (p ? "," : "") $i; i += na + 1 }
+            out = out (g ? "|" : "") grp
+        }
+        print out
+    }'
+}
+
+# Device numbers "maj:min" of a block device by name.
+devnum() { cat "/sys/block/$1/dev"; }
+
+# multipath-tools without udevd: fake udev database entries for every path.
+peer_prepare() {
+    mkdir -p /run/udev/data
+    for d in /sys/block/sd*; do
+        : >"/run/udev/data/b$(cat "$d/dev")"
+    done
+    export DM_DISABLE_UDEV=1
+}
+
+# lio_lun NAME NPATHS: a LIO ramdisk LUN exported through NPATHS tcm_loop
+# targets, so the initiator sees NPATHS disks with one NAA-6 WWID.
+lio_lun() {
+    modload tcm_loop || return 1
+    grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs configfs /sys/kernel/config
+    _c=/sys/kernel/config/target
+    _b=$_c/core/rd_mcp_0/$1
+    mkdir -p "$_b"
+    echo rd_pages=2048 >"$_b/control"
+    # LIO reports VPD pages (and so the NAA-6 designator) only once a unit
+    # serial is set, as targetcli does.
+    cat /proc/sys/kernel/random/uuid >"$_b/wwn/vpd_unit_serial"
+    echo 1 >"$_b/enable"
+    _i=0
+    while [ $_i -lt "$2" ]; do
+        _t=$_c/loopback/naa.5001405$(printf '%08x' "$LIO_NEXT_TARGET")0
+        LIO_NEXT_TARGET=$((${LIO_NEXT_TARGET:-0} + 1))
+        mkdir -p "$_t/tpgt_1/lun/lun_0"
+        echo "naa.5001405$(printf '%08x' "$LIO_NEXT_TARGET")1" >"$_t/tpgt_1/nexus"
+        ln -s "$_b" "$_t/tpgt_1/lun/lun_0/$1"
+        _i=$((_i + 1))
+    done
+}
+LIO_NEXT_TARGET=0
+
+# Groups of every multipath map, one line per map: "NAME g1|g2", each
+# group's devices sorted so that only membership and group order count.
+all_groups() {
+    for m in $(dmsetup ls --target multipath | awk '$1 != "No" {print $1}' | sort); do
+        printf '%s ' "$m"
+        dm_groups "$m" | tr '|' '\n' | while read -r g; do
+            echo "$g" | tr ',' '\n' | sort | tr '\n' ' '
+            printf '| '
+        done
+        echo
+    done
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Host side of the VM tests: install what is missing, build a busybox
+# initramfs holding mpboot, kernel modules and multipath-tools, boot it
+# under QEMU (TCG), and collect what the guest prints.
+# shellcheck disable=SC2155  # local x=$(...) is fine: failures are checked after
+
+set -euo pipefail
+
+VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$VM_DIR/../.." && pwd)
+WORK=${MPBOOT_VM_WORK:-$VM_DIR/work}
+BIN=$REPO/target/x86_64-unknown-linux-gnu/release/mpboot
+
+# Modules every guest gets; scsi_debug and tcm_loop are loaded by scenarios.
+BASE_MODULES="sd_mod dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
+EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi ext4"
+
+log() { printf '%s\n' "vm: $*" >&2; }
+
+need_packages() {
+    local missing=()
+    command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+    command -v cpio >/dev/null || missing+=(cpio)
+    [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || missing+=(busybox-static)
+    ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || missing+=(linux-image-amd64)
+    command -v multipath >/dev/null || missing+=(multipath-tools)
+    command -v file >/dev/null || missing+=(file)
+    if [ ${#missing[@]} -gt 0 ]; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" file >/dev/null
+    fi
+}
+
+kernel_version() {
+    local v
+    for k in /boot/vmlinuz-*-amd64; do
+        v=${k#/boot/vmlinuz-}
+        [ -d "/lib/modules/$v" ] && echo "$v"
+    done | sort -V | tail -1
+}
+
+# Module file and its dependencies, dependencies first, one path a line.
+module_closure() {
+    local kver=$1 mod=$2 dep=/lib/modules/$1/modules.dep line path deps d
+    line=$(grep -E "/${mod//-/[-_]}\.ko(\.[a-z]+)?:" "$dep" | head -1)
+    [ -n "$line" ] || { log "module $mod not found for $kver"; return 1; }
+    path=${line%%:*}
+    deps=${line#*:}
+    for d in $(echo "$deps" | tr ' ' '\n' | tac); do
+        echo "$d"
+    done
+    echo "$path"
+}
+
+copy_libs() { # copy each binary's shared library closure into $1
+    local root=$1; shift
+    local lib
+    for b in "$@"; do
+        for lib in $(ldd "$b" 2>/dev/null | grep -oE '/[^ ]+\.so[^ ]*'); do
+            mkdir -p "$root$(dirname "$lib")"
+            cp -Ln "$lib" "$root$lib" 2>/dev/null || true
+        done
+    done
+}
+
+build_base() {
+    local kver=$1 out=$2 root=$WORK/base
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,etc,lib/modules,lib/moddeps,root,mnt}
+    cp /bin/busybox "$root/bin/busybox"
+    cp "$BIN" "$root/sbin/mpboot"
+    cp "$VM_DIR/guest/init" "$root/init"
+    cp "$VM_DIR/guest/lib.sh" "$root/lib/testlib.sh"
+    chmod +x "$root/init"
+
+    # Modules flat under /lib/modules, with an ordered dependency list each.
+    local m f
+    for m in $BASE_MODULES $EXTRA_MODULES; do
+        : >"$root/lib/moddeps/$m"
+        for f in $(module_closure "$kver" "$m"); do
+            cp -n "/lib/modules/$kver/$f" "$root/lib/modules/"
+            basename "$f" >>"$root/lib/moddeps/$m"
+        done
+    done
+    echo "$BASE_MODULES" >"$root/etc/base-modules"
+
+    # multipath-tools, to compare against and to test the hand-off.
+    local mp=(/sbin/multipath /sbin/multipathd /sbin/kpartx /sbin/dmsetup)
+    local plugins=(/lib/multipath/*.so)
+    for b in "${mp[@]}"; do
+        [ -x "$b" ] && cp "$b" "$root/sbin/"
+    done
+    mkdir -p "$root/lib/multipath" "$root/lib/x86_64-linux-gnu"
+    cp "${plugins[@]}" "$root/lib/multipath/"
+    copy_libs "$root" "${mp[@]}" "${plugins[@]}"
+    # multipathd aborts without libgcc_s, which ldd does not list.
+    cp -L /lib/x86_64-linux-gnu/libgcc_s.so.1 "$root/lib/x86_64-linux-gnu/"
+    mkdir -p "$root/lib64" "$root/etc/multipath"
+    cp -L /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+    cat >"$root/etc/multipath.conf" <<'EOF'
+defaults {
+    find_multipaths no
+    user_friendly_names no
+}
+EOF
+    (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
+}
+
+# One cpio holding the scenario script as /test.sh, appended to the base.
+build_scenario() {
+    local script=$1 out=$2 root=$WORK/scn
+    rm -rf "$root"
+    mkdir -p "$root"
+    cp "$script" "$root/test.sh"
+    chmod +x "$root/test.sh"
+    (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
+}
+
+# boot_vm INITRD LOG [kernel args...]: returns qemu's status; the guest
+# powers off when its script ends. A hung guest is killed by the timeout.
+boot_vm() {
+    local initrd=$1 logf=$2; shift 2
+    local kver=$(kernel_version)
+    timeout "${MPBOOT_VM_TIMEOUT:-600}" qemu-system-x86_64 \
+        -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
+        -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
+        -append "console=ttyS0 panic=-1 loglevel=4 $*" \
+        ${MPBOOT_QEMU_EXTRA:-} </dev/null >"$logf" 2>&1
+}
