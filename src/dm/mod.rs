@@ -16,7 +16,8 @@ use uapi::{Cmd, Reply, Request, Target};
 
 pub use uapi::{DM_NAME_LEN, DM_UUID_LEN};
 
-const BUF_START: usize = 16 * 1024;
+// Small enough that listing a few dozen maps already exercises the regrowth.
+const BUF_START: usize = 2 * 1024;
 const BUF_MAX: usize = 32 * 1024 * 1024;
 
 /// How to name a DM device in a request.

@@ -25,11 +25,12 @@ need_packages() {
     ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || missing+=(linux-image-amd64)
     command -v multipath >/dev/null || missing+=(multipath-tools)
     command -v file >/dev/null || missing+=(file)
+    command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     if [ ${#missing[@]} -gt 0 ]; then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
-        apt-get install -y -qq --no-install-recommends "${missing[@]}" file >/dev/null
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
 }
 
@@ -71,6 +72,7 @@ build_base() {
     mkdir -p "$root"/{bin,sbin,dev,proc,sys,run,tmp,etc,lib/modules,lib/moddeps,root,mnt}
     cp /bin/busybox "$root/bin/busybox"
     cp "$BIN" "$root/sbin/mpboot"
+    gcc -O2 -static -o "$root/bin/timeit" "$VM_DIR/guest/timeit.c"
     cp "$VM_DIR/guest/init" "$root/init"
     cp "$VM_DIR/guest/lib.sh" "$root/lib/testlib.sh"
     chmod +x "$root/init"
@@ -126,6 +128,23 @@ boot_vm() {
     timeout "${MPBOOT_VM_TIMEOUT:-600}" qemu-system-x86_64 \
         -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
         -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
-        -append "console=ttyS0 panic=-1 loglevel=4 $*" \
-        ${MPBOOT_QEMU_EXTRA:-} </dev/null >"$logf" 2>&1
+        -append "console=ttyS0 panic=-1 loglevel=1 $*" \
+        ${MPBOOT_QEMU_EXTRA:-} </dev/null 2>&1 | tr -d '\r' >"$logf"
+}
+
+# Rust toolchain: use the one on PATH; on a machine without one, Debian's
+# cargo (new enough from Debian 13 on).
+need_rust() {
+    [ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH
+    if ! command -v cargo >/dev/null; then
+        log "installing Debian's cargo"
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cargo rustc gcc libc6-dev >/dev/null
+    fi
+    local v
+    v=$(rustc --version | awk '{print $2}')
+    if [ "$(printf '%s\n1.77.0\n' "$v" | sort -V | head -1)" != 1.77.0 ]; then
+        log "rustc $v is too old: mpboot needs 1.77 or newer (rustup, or Debian 13's rustc)"
+        exit 1
+    fi
 }

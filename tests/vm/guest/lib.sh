@@ -61,9 +61,26 @@ scsi_debug_paths() {
 
 nr_disks() { ls -d /sys/block/sd* 2>/dev/null | wc -l; }
 
-# wait_disks N: until at least N sd disks exist (up to 60 s).
+# wait_disks N: until at least N sd disks exist (up to 60 s) and the alua
+# handler has reported scsi_debug's real states.
 wait_disks() {
-    wait_for 600 test "$(nr_disks)" -ge "$1"
+    wait_for 600 test "$(nr_disks)" -ge "$1" && wait_for 600 alua_settled
+}
+
+# The kernel's alua handler reads ALUA states asynchronously after attach;
+# until then access_state says active/optimized for every path. scsi_debug's
+# state is host number mod 3: true once every scsi_debug disk shows it.
+alua_settled() {
+    for _d in /sys/block/sd*; do
+        [ "$(cat "$_d/device/model")" = "scsi_debug      " ] || continue
+        _h=$(basename "$(readlink "$_d/device")"); _h=${_h%%:*}
+        case $((_h % 3)) in
+        0) _want=active/optimized ;;
+        1) _want=active/non-optimized ;;
+        *) _want=standby ;;
+        esac
+        [ "$(cat "$_d/device/access_state")" = "$_want" ] || return 1
+    done
 }
 
 # Paths of one DM map from the kernel's own table, group by group:

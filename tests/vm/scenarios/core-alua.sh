@@ -36,7 +36,7 @@ echo "# table: $table"
 check "queue_if_no_path is on" sh -c "dmsetup table $W | grep -q ' multipath 1 queue_if_no_path 1 alua 3 1 service-time '"
 expect_eq "DM UUID is mpath-WWID" "$(dmsetup info -c --noheadings -o uuid $W)" "mpath-$W"
 st=$(dmsetup status $W); echo "# status: $st"
-expect_eq "no group active before the first I/O" "$(echo "$st" | awk '{print $10, $18, $26}')" "E E E"
+expect_eq "no group active before the first I/O" "$(echo "$st" | awk '{print $10, $19, $28}')" "E E E"
 mm=$(dmsetup info -c --noheadings -o major,minor $W)
 check "/dev/mapper/$W is a block node" test -b /dev/mapper/$W
 expect_eq "node has the map's numbers" "$(stat -c '%t:%T' /dev/mapper/$W | awk -F: '{printf "%d:%d", "0x"$1, "0x"$2}')" "$mm"
@@ -47,7 +47,7 @@ check "status shows the map and its three groups" sh -c "grep -q '^$W ($mm)' /tm
 # I/O: write a pattern, fail the active path, read it back through the map.
 dd if=/dev/urandom of=/tmp/pat bs=64k count=32 2>/dev/null
 check "write 2 MiB through the map" dd if=/tmp/pat of=/dev/mapper/$W bs=64k conv=fsync 2>/dev/null
-expect_eq "I/O went to group 1 (A/O)" "$(dmsetup status $W | awk '{print $10, $18, $26}')" "A E E"
+expect_eq "I/O went to group 1 (A/O)" "$(dmsetup status $W | awk '{print $10, $19, $28}')" "A E E"
 AO_NAME=$(basename $(dirname $(grep -l "^$AO\$" /sys/block/sd*/dev)))
 echo offline >/sys/block/$AO_NAME/device/state
 sync; echo 3 >/proc/sys/vm/drop_caches
@@ -70,6 +70,13 @@ check "assembling again changes nothing" grep -q "^unchanged $W ($mm)" /tmp/asm4
 expect_eq "table and info identical" "$(dmsetup table $W; dmsetup info $W)" "$before"
 check "data still intact after reloads" sh -c "dd if=/dev/mapper/$W bs=64k count=32 2>/dev/null | cmp -s - /tmp/pat"
 
+# Target messages through DM_TARGET_MSG, like dmsetup message.
+check "message fail_path" mpboot message $W fail_path $SB
+check "kernel shows the path failed" sh -c "dmsetup status $W | grep -q '$SB F '"
+check "message reinstate_path" mpboot message $W reinstate_path $SB
+check "kernel shows it active again" sh -c "dmsetup status $W | grep -q '$SB A '"
+expect_fail "a message the target refuses is an error" mpboot message $W no_such_message
+
 # Removal: refused while open, done when closed, node gone.
 exec 3</dev/mapper/$W
 expect_fail "remove refuses an open map" mpboot remove $W
@@ -91,6 +98,18 @@ echo offline >/sys/block/sda/device/state; echo offline >/sys/block/sdb/device/s
 expect_fail "all paths offline is an error for a named WWID" mpboot assemble $W
 expect_eq "still nothing created" "$(dmsetup ls --target multipath)" "No devices found"
 for d in sda sdb sdc; do echo running >/sys/block/$d/device/state; done
+
+# A stale entry where the node goes is replaced; a symlink is not followed.
+echo victim >/tmp/victim
+ln -s /tmp/victim /dev/mapper/$W
+check "assemble over a stale symlink" mpboot assemble $W
+check "symlink replaced by a block node" sh -c "[ -b /dev/mapper/$W ] && [ ! -L /dev/mapper/$W ]"
+expect_eq "symlink target untouched" "$(cat /tmp/victim)" victim
+mpboot remove $W >/dev/null
+echo junk >/dev/mapper/$W
+check "assemble over a stale regular file" mpboot assemble $W
+check "file replaced by the node" test -b /dev/mapper/$W
+mpboot remove $W >/dev/null
 
 # No control node (no devtmpfs entry): mpboot makes it.
 rm /dev/mapper/control

@@ -1,0 +1,28 @@
+# Benchmark guest: time `mpboot assemble --all` and Debian's `multipath`
+# from nothing (and again with the maps present) on one scsi_debug topology
+# given as bench.scale=LUNSxPATHS on the kernel command line. Rounds
+# alternate the two tools so both see the same machine state.
+. /lib/testlib.sh
+
+scale=$(sed -n 's/.*bench\.scale=\([0-9]*x[0-9]*\).*/\1/p' /proc/cmdline)
+luns=${scale%x*}
+paths=${scale#*x}
+if [ "$luns" -le 4 ]; then tgts=1 ml=$luns; else tgts=$((luns / 4)) ml=4; fi
+modload scsi_debug add_host="$paths" num_tgts="$tgts" max_luns="$ml" vpd_use_hostno=0 dev_size_mb=4
+wait_disks $((luns * paths))
+sleep 2
+expect_eq "scale $scale: all disks present" "$(nr_disks)" $((luns * paths))
+peer_prepare
+
+ms() { sed -n 's/^elapsed_ms //p' /tmp/t; }
+nmaps() { dmsetup ls --target multipath | grep -vc '^No devices'; }
+for round in 1 2 3; do
+    timeit mpboot assemble --all >/dev/null 2>/tmp/t && echo "BENCH mpboot fresh $(ms)"
+    expect_eq "round $round: mpboot made $luns maps" "$(nmaps)" "$luns"
+    timeit mpboot assemble --all >/dev/null 2>/tmp/t && echo "BENCH mpboot again $(ms)"
+    mpboot remove --all >/dev/null
+    timeit multipath -v0 >/dev/null 2>/tmp/t; echo "BENCH multipath fresh $(ms)"
+    expect_eq "round $round: multipath made $luns maps" "$(nmaps)" "$luns"
+    timeit multipath -v0 >/dev/null 2>/tmp/t; echo "BENCH multipath again $(ms)"
+    multipath -F >/dev/null 2>&1
+done
