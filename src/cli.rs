@@ -475,23 +475,30 @@ mod tests {
         assert!(matches!(run(t), Err(Failure::Usage(_))));
     }
 
+    /// Run a command on a fixture tree of scsi_debug paths (ALUA states
+    /// given), with a /dev root that does not exist: reaching for the DM
+    /// control node would fail with a different error.
+    fn run_on_fixture(
+        tag: &str,
+        states: &[&str],
+        args: &[&str],
+    ) -> std::result::Result<(), Failure> {
+        let t = scsi::tests::Tree::new(tag);
+        let pg = scsi::tests::captured("scsi_debug.pg83");
+        for (i, st) in states.iter().enumerate() {
+            let name = format!("sd{}", char::from(b'a' + i as u8));
+            let devt = format!("8:{}", 16 * i);
+            t.disk(&name, &devt, &format!("{i}:0:0:0"), &pg, Some(st));
+        }
+        let root = t.root.to_str().unwrap().to_string();
+        let mut all = vec!["--sysfs", &root, "--dev", "/nonexistent/dev"];
+        all.extend_from_slice(args);
+        run(parse(&all).unwrap())
+    }
+
     #[test]
     fn assemble_unknown_wwid_touches_nothing() {
-        let t = scsi::tests::Tree::new("cli-unknown");
-        let pg = scsi::tests::captured("scsi_debug.pg83");
-        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
-        // The dev root does not exist: had we tried to open control, this
-        // would be a different error.
-        let top = parse(&[
-            "--sysfs",
-            t.root.to_str().unwrap(),
-            "--dev",
-            "/nonexistent/dev",
-            "assemble",
-            "nope",
-        ])
-        .unwrap();
-        match run(top) {
+        match run_on_fixture("cli-unknown", &["active/optimized"], &["assemble", "nope"]) {
             Err(Failure::Failed(Error::UnknownWwid { wwids })) => assert_eq!(wwids, vec!["nope"]),
             _ => panic!("expected UnknownWwid"),
         }
@@ -499,20 +506,15 @@ mod tests {
 
     #[test]
     fn dry_run_prints_without_control() {
-        let t = scsi::tests::Tree::new("cli-dry");
-        let pg = scsi::tests::captured("scsi_debug.pg83");
-        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
-        t.disk("sdb", "8:16", "1:0:0:0", &pg, Some("standby"));
-        let top = parse(&[
-            "--sysfs",
-            t.root.to_str().unwrap(),
-            "--dev",
-            "/nonexistent/dev",
-            "assemble",
-            "--all",
-            "--dry-run",
-        ])
-        .unwrap();
-        assert!(run(top).is_ok());
+        let states = ["active/optimized", "standby"];
+        assert!(run_on_fixture("cli-dry", &states, &["assemble", "--all", "--dry-run"]).is_ok());
+        // Without --dry-run the same call reaches for /nonexistent/dev.
+        match run_on_fixture("cli-wet", &states, &["assemble", "--all"]) {
+            Err(Failure::Failed(Error::Node { path, .. })) => {
+                assert_eq!(path, PathBuf::from("/nonexistent/dev/mapper/control"))
+            }
+            _ => panic!("expected a node error"),
+        }
+        assert!(!std::path::Path::new("/nonexistent").exists());
     }
 }

@@ -342,8 +342,14 @@ fn make_control_node(path: &Path, misc_devt: Option<DevT>) -> Result<()> {
         path: PathBuf::from(path),
         source,
     };
+    // Make `mapper/` inside the device directory, never the directory
+    // itself: a --dev root that does not exist is a mistake to report.
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| node_err(io_errno(&e)))?;
+        match std::fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(node_err(io_errno(&e))),
+        }
     }
     mknod(
         path,

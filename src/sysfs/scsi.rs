@@ -22,9 +22,7 @@ pub fn scan(sys: &Sysfs) -> Result<Scan> {
                 Ok(Some(p)) => scan.paths.push(p),
                 // Vanished between listing and reading.
                 Ok(None) => {}
-                Err(e) => scan
-                    .skipped
-                    .push((name, crate::error::chain(&e).to_string())),
+                Err(e) => scan.skipped.push((name, crate::error::chain(&e))),
             }
         } else if name.starts_with("nvme") && is_native_nvme_multipath(sys, &name)? {
             scan.native_nvme.push(name);

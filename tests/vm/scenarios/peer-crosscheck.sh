@@ -46,4 +46,12 @@ multipath -v0 >/dev/null 2>&1
 for m in $(dmsetup ls --target multipath | awk '{print $1}'); do
     echo "# peer default table $m: $(dmsetup table $m)"
 done
+# mpboot status reads maps it did not make.
+mpboot status >/tmp/status 2>&1
+sed 's/^/# /' /tmp/status
+expect_eq "status shows multipath's 3 maps" "$(grep -c '^[0-9].* size=16384 ' /tmp/status)" 3
+expect_eq "with 10 paths, all active" "$(grep -c ' active ' /tmp/status)" 10
+mpboot assemble --all --policy failover --no-queue >/tmp/asm 2>&1
+expect_eq "assemble over multipath's scsi_debug maps (same failover layout) leaves them alone" \
+    "$(grep -c '^unchanged 1Linux' /tmp/asm)" 2
 multipath -F >/dev/null 2>&1
