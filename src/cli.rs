@@ -363,15 +363,19 @@ fn print_map(sys: &Sysfs, v: &MapView) {
 
 fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
     let ctl = Control::open(dev_root, misc_devt(sys))?;
-    let names = if names.is_empty() {
-        maps::multipath_maps(&ctl)?
+    let (names, all) = if names.is_empty() {
+        let mut all: Vec<String> = ctl.list_devices()?.into_iter().map(|(n, _)| n).collect();
+        all.sort();
+        (all, true)
     } else {
-        names.to_vec()
+        (names.to_vec(), false)
     };
     let mut missing = Vec::new();
     for name in &names {
         match maps::view(&ctl, name)? {
             Some(v) => print_map(sys, &v),
+            // Listing everything: other DM devices are simply not ours to show.
+            None if all => {}
             None => missing.push(name.clone()),
         }
     }

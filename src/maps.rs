@@ -66,10 +66,10 @@ fn parse<T: std::str::FromStr<Err = String>>(name: &str, params: &str) -> Result
 /// Make the kernel hold the map `spec` describes.
 pub fn apply(ctl: &Control, nodes: &Nodes, spec: &MapSpec) -> Result<Outcome> {
     let by_uuid = DevId::Uuid(&spec.uuid);
-    if let Some(info) = ctl.dev_status(by_uuid)? {
+    // One ioctl answers both "does it exist" and "what is its table".
+    if let Some((info, targets)) = ctl.find_table(by_uuid, TableView::Table)? {
         // Ours (or multipathd's): same UUID. Keep it if it is already right.
         if info.live_table {
-            let (_, targets) = ctl.table_status(by_uuid, TableView::Table)?;
             let (size, params) = multipath_target(&info.name, &targets)?;
             let live: MultipathTable = parse(&info.name, &params)?;
             if size == spec.size && live.same_layout(&spec.table) {
@@ -128,13 +128,12 @@ pub fn is_multipath_uuid(uuid: &str) -> bool {
 /// One map by name, with table and status; None if absent or not multipath.
 pub fn view(ctl: &Control, name: &str) -> Result<Option<MapView>> {
     let id = DevId::Name(name);
-    let Some(info) = ctl.dev_status(id)? else {
+    let Some((info, t)) = ctl.find_table(id, TableView::Table)? else {
         return Ok(None);
     };
     if !is_multipath_uuid(&info.uuid) || !info.live_table {
         return Ok(None);
     }
-    let (_, t) = ctl.table_status(id, TableView::Table)?;
     let (size, params) = multipath_target(name, &t)?;
     let table = parse(name, &params)?;
     let (_, s) = ctl.table_status(id, TableView::Status)?;

@@ -299,6 +299,22 @@ impl Control {
             .map(|r| DeviceInfo::from(&r))
     }
 
+    /// Like `table_status`, but `Ok(None)` when the device does not exist.
+    pub fn find_table(
+        &self,
+        id: DevId,
+        view: TableView,
+    ) -> Result<Option<(DeviceInfo, Vec<Target>)>> {
+        match self.table_status(id, view) {
+            Ok(t) => Ok(Some(t)),
+            Err(Error::Ioctl {
+                source: Errno::ENXIO,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The live table's targets, as loaded or as their status.
     pub fn table_status(&self, id: DevId, view: TableView) -> Result<(DeviceInfo, Vec<Target>)> {
         let flags = match view {
