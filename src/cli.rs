@@ -361,12 +361,17 @@ fn print_map(sys: &Sysfs, v: &MapView) {
     }
 }
 
+/// Every DM device's name, sorted.
+fn device_names(ctl: &Control) -> Result<Vec<String>> {
+    let mut names: Vec<String> = ctl.list_devices()?.into_iter().map(|(n, _)| n).collect();
+    names.sort();
+    Ok(names)
+}
+
 fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
     let ctl = Control::open(dev_root, misc_devt(sys))?;
     let (names, all) = if names.is_empty() {
-        let mut all: Vec<String> = ctl.list_devices()?.into_iter().map(|(n, _)| n).collect();
-        all.sort();
-        (all, true)
+        (device_names(&ctl)?, true)
     } else {
         (names.to_vec(), false)
     };
@@ -389,7 +394,7 @@ fn remove(dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     let ctl = Control::open(dev_root, None)?;
     let nodes = Nodes::new(dev_root, FsPath::new("/run"), r.nodes);
     let names = if r.all {
-        maps::multipath_maps(&ctl)?
+        device_names(&ctl)?
     } else {
         r.names.clone()
     };
@@ -397,6 +402,8 @@ fn remove(dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     for name in &names {
         match maps::remove(&ctl, &nodes, name) {
             Ok(info) => println!("removed {name} ({})", info.devt),
+            // --all: DM devices that are not multipath maps are not ours.
+            Err(Error::NoSuchMap { .. }) if r.all => {}
             Err(e) => {
                 warn(&chain(&e));
                 failed += 1;

@@ -117,3 +117,8 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The errno behind an I/O error (EIO when there is none).
+pub fn errno_of(e: &io::Error) -> Errno {
+    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
+}

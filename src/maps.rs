@@ -147,20 +147,6 @@ pub fn view(ctl: &Control, name: &str) -> Result<Option<MapView>> {
     }))
 }
 
-/// Names of every map whose UUID says multipath, ours or multipathd's.
-pub fn multipath_maps(ctl: &Control) -> Result<Vec<String>> {
-    let mut names = Vec::new();
-    for (name, _) in ctl.list_devices()? {
-        if let Some(info) = ctl.dev_status(DevId::Name(&name))? {
-            if is_multipath_uuid(&info.uuid) {
-                names.push(name);
-            }
-        }
-    }
-    names.sort();
-    Ok(names)
-}
-
 /// Remove one multipath map and its node. Refuses open maps.
 pub fn remove(ctl: &Control, nodes: &Nodes, name: &str) -> Result<DeviceInfo> {
     let id = DevId::Name(name);

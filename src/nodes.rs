@@ -12,7 +12,7 @@ use std::str::FromStr;
 use nix::errno::Errno;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::error::{Error, Result};
+use crate::error::{errno_of, Error, Result};
 use crate::topology::DevT;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -80,11 +80,12 @@ impl Nodes {
                 {
                     return Ok(());
                 }
-                fs::remove_file(&path).map_err(|e| err(errno(&e)))?;
+                fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?;
             }
             Ok(m) if m.is_dir() => return Err(err(Errno::EISDIR)),
-            Ok(_) => fs::remove_file(&path).map_err(|e| err(errno(&e)))?,
-            Err(_) => fs::create_dir_all(&self.dir).map_err(|e| err(errno(&e)))?,
+            Ok(_) => fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?,
+            // Nothing there. `mapper/` itself exists: Control::open made it.
+            Err(_) => {}
         }
         mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), want).map_err(err)
     }
@@ -97,7 +98,7 @@ impl Nodes {
                 if self.active || m.file_type().is_block_device() {
                     fs::remove_file(&path).map_err(|e| Error::Node {
                         path: path.clone(),
-                        source: errno(&e),
+                        source: errno_of(&e),
                     })?;
                 }
                 Ok(())
@@ -105,8 +106,4 @@ impl Nodes {
             _ => Ok(()),
         }
     }
-}
-
-fn errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
 }

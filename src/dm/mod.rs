@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
-use crate::error::{Error, Result};
+use crate::error::{errno_of, Error, Result};
 use crate::topology::DevT;
 use uapi::{Cmd, Reply, Request, Target};
 
@@ -116,13 +116,13 @@ impl Control {
                     .open(&path)
                     .map_err(|e| Error::ControlOpen {
                         path: path.clone(),
-                        source: io_errno(&e),
+                        source: errno_of(&e),
                     })?
             }
             Err(e) => {
                 return Err(Error::ControlOpen {
                     path,
-                    source: io_errno(&e),
+                    source: errno_of(&e),
                 })
             }
         };
@@ -345,10 +345,6 @@ impl Control {
     }
 }
 
-fn io_errno(e: &std::io::Error) -> Errno {
-    Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))
-}
-
 fn make_control_node(path: &Path, misc_devt: Option<DevT>) -> Result<()> {
     let devt = misc_devt.unwrap_or(DevT {
         major: 10,
@@ -364,7 +360,7 @@ fn make_control_node(path: &Path, misc_devt: Option<DevT>) -> Result<()> {
         match std::fs::create_dir(dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(node_err(io_errno(&e))),
+            Err(e) => return Err(node_err(errno_of(&e))),
         }
     }
     mknod(

@@ -115,4 +115,11 @@ mpboot remove $W >/dev/null
 rm /dev/mapper/control
 check "assemble recreates /dev/mapper/control" mpboot assemble --all
 check "control is char 10:236" sh -c "[ \"\$(stat -c '%t:%T' /dev/mapper/control)\" = 'a:ec' ]"
+# A DM device that is not a multipath map is never ours to show or remove.
+check "create a non-multipath DM device" dmsetup create notours --table "0 128 error"
+expect_fail "remove of a non-multipath device is refused" mpboot remove notours
 check "remove --all" mpboot remove --all
+check "non-multipath device survives remove --all" dmsetup info notours
+expect_eq "no multipath maps left" "$(dmsetup ls --target multipath | grep -vc '^No devices')" 0
+expect_eq "status shows nothing" "$(mpboot status)" ""
+dmsetup remove notours
