@@ -6,6 +6,7 @@ use std::path::{Path as FsPath, PathBuf};
 
 use argh::FromArgs;
 
+use crate::blockdev::{self, BlockDev};
 use crate::dm::Control;
 use crate::error::{chain, Error, Result};
 use crate::maps::{self, MapView};
@@ -69,6 +70,13 @@ pub struct AssembleCmd {
     /// print the tables that would be loaded, change nothing
     #[argh(switch)]
     pub dry_run: bool,
+    /// do not map partitions (kpartx's job otherwise)
+    #[argh(switch)]
+    pub no_partitions: bool,
+    /// between map name and partition number (default "-part", as Debian's
+    /// kpartx rules: kpartx -p -part)
+    #[argh(option, default = "String::from(\"-part\")")]
+    pub part_sep: String,
 }
 
 #[derive(FromArgs, Debug)]
@@ -143,7 +151,7 @@ pub fn run(top: Top) -> std::result::Result<(), Failure> {
                     "remove: name maps, or give --all alone".into(),
                 )));
             }
-            remove(&top.dev, &r)?
+            remove(&sys, &top.dev, &r)?
         }
         Command::Message(m) => {
             if m.words.is_empty() {
@@ -290,6 +298,12 @@ fn assemble(sys: &Sysfs, dev_root: &FsPath, a: &AssembleCmd) -> Result<()> {
                 for (p, why) in &spec.left_out {
                     println!("  left out {p}: {why}");
                 }
+                if !a.no_partitions {
+                    if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &a.part_sep) {
+                        warn(&format!("{}: partitions: {}", info.name, chain(&e)));
+                        failed += 1;
+                    }
+                }
             }
             Err(e) => {
                 warn(&format!("{}: {}", spec.name, chain(&e)));
@@ -299,6 +313,49 @@ fn assemble(sys: &Sysfs, dev_root: &FsPath, a: &AssembleCmd) -> Result<()> {
     }
     if failed > 0 {
         return Err(Error::Several { failed });
+    }
+    Ok(())
+}
+
+/// Map the partitions of a freshly assembled (or checked) map. A table that
+/// cannot be read is reported and leaves existing partition maps alone.
+fn partitions(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    ctl: &Control,
+    nodes: &Nodes,
+    map: &crate::dm::DeviceInfo,
+    sep: &str,
+) -> Result<()> {
+    let size = sys
+        .read_num(&format!("dev/block/{}/size", map.devt))?
+        .unwrap_or(0);
+    let block = sys
+        .read_num(&format!("dev/block/{}/queue/logical_block_size", map.devt))?
+        .unwrap_or(512);
+    let node = blockdev::node_for(dev_root, &nodes.path(&map.name), map.devt);
+    let dev = BlockDev::open(&node, size, block)?;
+    let table = dev.partition_table()?;
+    let sync = maps::sync_partitions(ctl, sys, nodes, map, table.as_ref(), sep)?;
+    for (name, out) in &sync.made {
+        let i = out.info();
+        let p = table.as_ref().and_then(|t| {
+            t.partitions
+                .iter()
+                .find(|p| name.ends_with(&format!("{sep}{}", p.number)))
+        });
+        println!(
+            "  {} {name} ({}){}",
+            out.verb(),
+            i.devt,
+            p.map_or(String::new(), |p| format!(
+                " start {} size {}",
+                p.start, p.size
+            ))
+        );
+    }
+    for name in &sync.removed {
+        println!("  removed {name}: no longer in the partition table");
     }
     Ok(())
 }
@@ -390,7 +447,7 @@ fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
     }
 }
 
-fn remove(dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
+fn remove(sys: &Sysfs, dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     let ctl = Control::open(dev_root, None)?;
     let nodes = Nodes::new(dev_root, FsPath::new("/run"), r.nodes);
     let names = if r.all {
@@ -400,7 +457,7 @@ fn remove(dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     };
     let mut failed = 0;
     for name in &names {
-        match maps::remove(&ctl, &nodes, name) {
+        match maps::remove(&ctl, sys, &nodes, name) {
             Ok(info) => println!("removed {name} ({})", info.devt),
             // --all: DM devices that are not multipath maps are not ours.
             Err(Error::NoSuchMap { .. }) if r.all => {}

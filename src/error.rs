@@ -7,12 +7,15 @@ use std::path::PathBuf;
 
 use nix::errno::Errno;
 
+use crate::partitions::PartError;
 use crate::vpd::VpdError;
 
 #[derive(Debug)]
 pub enum Error {
     /// A sysfs (or /proc) file or directory could not be read.
     Read { path: PathBuf, source: io::Error },
+    /// A partition table that cannot be trusted.
+    Partitions { path: PathBuf, source: PartError },
     /// A sysfs attribute held something we cannot make sense of.
     Parse { path: PathBuf, what: String },
     /// VPD page 0x83 of a path held no usable designator.
@@ -54,6 +57,9 @@ impl fmt::Display for Error {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read {}", path.display()),
             Error::Parse { path, what } => write!(f, "{}: {what}", path.display()),
+            Error::Partitions { path, .. } => {
+                write!(f, "{}: bad partition table", path.display())
+            }
             Error::Vpd { path, .. } => write!(f, "{}: no usable WWID", path.display()),
             Error::ControlOpen { path, .. } => {
                 write!(f, "cannot open device-mapper control {}", path.display())
@@ -96,6 +102,7 @@ impl std::error::Error for Error {
         match self {
             Error::Read { source, .. } => Some(source),
             Error::Vpd { source, .. } => Some(source),
+            Error::Partitions { source, .. } => Some(source),
             Error::ControlOpen { source, .. }
             | Error::Ioctl { source, .. }
             | Error::Node { source, .. } => Some(source),

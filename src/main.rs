@@ -3,11 +3,13 @@
 //! `main` only parses arguments, dispatches, and turns the outcome into one
 //! line on stderr and an exit code (0 ok, 1 failed, 2 usage).
 
+mod blockdev;
 mod cli;
 mod dm;
 mod error;
 mod maps;
 mod nodes;
+mod partitions;
 mod sysfs;
 mod table;
 #[cfg(test)]

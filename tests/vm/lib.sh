@@ -24,6 +24,8 @@ need_packages() {
     [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q static || missing+=(busybox-static)
     ls /boot/vmlinuz-*-amd64 >/dev/null 2>&1 || missing+=(linux-image-amd64)
     command -v multipath >/dev/null || missing+=(multipath-tools)
+    command -v sfdisk >/dev/null || missing+=(fdisk)
+    command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
     command -v file >/dev/null || missing+=(file)
     command -v gcc >/dev/null || missing+=(gcc libc6-dev)
     if [ ${#missing[@]} -gt 0 ]; then
@@ -89,7 +91,12 @@ build_base() {
     echo "$BASE_MODULES" >"$root/etc/base-modules"
 
     # multipath-tools, to compare against and to test the hand-off.
-    local mp=(/sbin/multipath /sbin/multipathd /sbin/kpartx /sbin/dmsetup)
+    # Plus util-linux and e2fsprogs tools to make partition tables and
+    # file systems inside the guest.
+    local mp=() t
+    for t in multipath multipathd kpartx dmsetup sfdisk mkfs.ext4 blkid; do
+        mp+=("$(command -v "$t")") || { log "missing tool $t"; return 1; }
+    done
     local plugins=(/lib/multipath/*.so)
     for b in "${mp[@]}"; do
         [ -x "$b" ] && cp "$b" "$root/sbin/"

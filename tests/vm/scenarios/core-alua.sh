@@ -36,7 +36,8 @@ echo "# table: $table"
 check "queue_if_no_path is on" sh -c "dmsetup table $W | grep -q ' multipath 1 queue_if_no_path 1 alua 3 1 service-time '"
 expect_eq "DM UUID is mpath-WWID" "$(dmsetup info -c --noheadings -o uuid $W)" "mpath-$W"
 st=$(dmsetup status $W); echo "# status: $st"
-expect_eq "no group active before the first I/O" "$(echo "$st" | awk '{print $10, $19, $28}')" "E E E"
+# Reading the partition table was the first I/O: it went to the A/O group.
+expect_eq "group 1 active after assemble, the others enabled" "$(echo "$st" | awk '{print $10, $19, $28}')" "A E E"
 mm=$(dmsetup info -c --noheadings -o major,minor $W)
 check "/dev/mapper/$W is a block node" test -b /dev/mapper/$W
 expect_eq "node has the map's numbers" "$(stat -c '%t:%T' /dev/mapper/$W | awk -F: '{printf "%d:%d", "0x"$1, "0x"$2}')" "$mm"

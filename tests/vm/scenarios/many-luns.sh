@@ -15,7 +15,7 @@ expect_eq "each map's UUID is mpath-<name>" \
     "$(dmsetup info -c --noheadings -o name,uuid --separator ' ' | awk '$2 != "mpath-" $1' | wc -l)" 0
 mpboot status >/tmp/status 2>&1
 expect_eq "status shows 64 maps" "$(grep -c '^1Linux_scsi_debug_' /tmp/status)" 64
-expect_eq "status shows 128 active paths" "$(grep -c ' active ' /tmp/status)" 128
+expect_eq "status shows 128 active paths" "$(grep -c '^    sd.* active ' /tmp/status)" 128
 expect_eq "64 nodes in /dev/mapper" "$(ls /dev/mapper | grep -c '^1Linux')" 64
 mpboot assemble --all >/tmp/asm2 2>&1; head -3 /tmp/asm2 | sed "s/^/# /"
 expect_eq "again: 64 unchanged" "$(grep -c '^unchanged ' /tmp/asm2)" 64

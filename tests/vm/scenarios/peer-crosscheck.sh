@@ -50,7 +50,7 @@ done
 mpboot status >/tmp/status 2>&1
 sed 's/^/# /' /tmp/status
 expect_eq "status shows multipath's 3 maps" "$(grep -c '^[0-9].* size=16384 ' /tmp/status)" 3
-expect_eq "with 10 paths, all active" "$(grep -c ' active ' /tmp/status)" 10
+expect_eq "with 10 paths, all active" "$(grep -c '^    sd.* active ' /tmp/status)" 10
 mpboot assemble --all --policy failover --no-queue >/tmp/asm 2>&1
 expect_eq "assemble over multipath's scsi_debug maps (same failover layout) leaves them alone" \
     "$(grep -c '^unchanged 1Linux' /tmp/asm)" 2

@@ -1,0 +1,504 @@
+//! Partition tables, as kpartx reads them: MBR (with the extended chain of
+//! logical partitions) and GPT (header and entry array CRCs checked, the
+//! backup header used when the primary is bad). Pure: the caller hands in a
+//! `read(lba, count)` closure, so parsing never touches a device.
+//!
+//! Positions are in 512-byte sectors, as device-mapper tables count.
+
+use std::fmt;
+
+/// One partition, numbered as the kernel and kpartx number them (logical
+/// MBR partitions from 5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub number: u32,
+    /// First sector, 512-byte units.
+    pub start: u64,
+    /// Length, 512-byte units.
+    pub size: u64,
+    /// GPT unique partition GUID, or MBR `SSSSSSSS-NN`: what PARTUUID= names.
+    pub partuuid: String,
+    /// GPT partition name: what PARTLABEL= names.
+    pub label: Option<String>,
+    /// An MBR extended partition (container of the logical ones).
+    pub extended: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableKind {
+    Mbr,
+    Gpt,
+    /// GPT whose primary header or entries were bad: read from the backup.
+    GptBackup,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    pub kind: TableKind,
+    pub partitions: Vec<Partition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartError {
+    /// The device could not be read at this LBA.
+    Read { lba: u64 },
+    /// Neither GPT header is valid, and the protective MBR says GPT.
+    GptCorrupt,
+    /// An MBR entry runs past the end of the disk, or the extended chain loops.
+    BadMbr { what: String },
+}
+
+impl fmt::Display for PartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PartError::Read { lba } => write!(f, "cannot read sector {lba}"),
+            PartError::GptCorrupt => write!(f, "GPT: primary and backup headers both invalid"),
+            PartError::BadMbr { what } => write!(f, "MBR: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for PartError {}
+
+/// CRC-32 (IEEE 802.3, reflected), as GPT uses.
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xedb8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+fn le16(b: &[u8], off: usize) -> u16 {
+    u16::from_le_bytes([b[off], b[off + 1]])
+}
+
+fn le32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap_or([0; 4]))
+}
+
+fn le64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// A GUID in its mixed-endian on-disk form, printed as PARTUUID= spells it.
+pub fn guid(b: &[u8]) -> String {
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{}",
+        le32(b, 0),
+        le16(b, 4),
+        le16(b, 6),
+        b[8],
+        b[9],
+        b[10..16]
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect::<String>()
+    )
+}
+
+/// Most partitions any table may declare; stops hostile entry counts.
+const MAX_PARTS: u64 = 256;
+/// Longest extended chain followed.
+const MAX_LOGICAL: u32 = 128;
+
+/// Read the partition table of a disk of `disk_sectors` 512-byte sectors
+/// and logical block size `block` (512 or 4096). `read(lba, n)` returns
+/// `n` logical blocks from `lba`, or None. No table at all is `Ok(None)`.
+pub fn read_table(
+    disk_sectors: u64,
+    block: u32,
+    read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
+) -> Result<Option<Table>, PartError> {
+    let bs = u64::from(block.max(512));
+    let per_block = bs / 512;
+    let disk_blocks = disk_sectors / per_block;
+    let mbr = read(0, 1).ok_or(PartError::Read { lba: 0 })?;
+    if mbr.len() < 512 || mbr[510] != 0x55 || mbr[511] != 0xaa {
+        return Ok(None);
+    }
+    let protective = (0..4).any(|i| mbr[446 + 16 * i + 4] == 0xee);
+    if protective {
+        return read_gpt(disk_blocks, bs, read).map(Some);
+    }
+    read_mbr(&mbr, disk_blocks, per_block, read).map(Some)
+}
+
+struct GptHeader {
+    entries_lba: u64,
+    count: u64,
+    entry_size: u64,
+    entries_crc: u32,
+}
+
+fn gpt_header(b: &[u8], at_lba: u64) -> Option<GptHeader> {
+    if b.len() < 92 || &b[0..8] != b"EFI PART" {
+        return None;
+    }
+    let hsize = le32(b, 12) as usize;
+    if !(92..=b.len()).contains(&hsize) {
+        return None;
+    }
+    let mut h = b[..hsize].to_vec();
+    h[16..20].fill(0);
+    if crc32(&h) != le32(b, 16) || le64(b, 24) != at_lba {
+        return None;
+    }
+    let entry_size = u64::from(le32(b, 84));
+    let count = u64::from(le32(b, 80));
+    if !(128..=4096).contains(&entry_size) || entry_size % 8 != 0 || count > MAX_PARTS * 4 {
+        return None;
+    }
+    Some(GptHeader {
+        entries_lba: le64(b, 72),
+        count,
+        entry_size,
+        entries_crc: le32(b, 88),
+    })
+}
+
+fn read_gpt(
+    disk_blocks: u64,
+    bs: u64,
+    read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
+) -> Result<Table, PartError> {
+    let last = disk_blocks.saturating_sub(1);
+    for (lba, kind) in [(1, TableKind::Gpt), (last, TableKind::GptBackup)] {
+        let Some(hb) = read(lba, 1) else { continue };
+        let Some(h) = gpt_header(&hb, lba) else {
+            continue;
+        };
+        let bytes = h.count * h.entry_size;
+        let blocks = bytes.div_ceil(bs);
+        if h.entries_lba == 0 || h.entries_lba.saturating_add(blocks) > disk_blocks {
+            continue;
+        }
+        let Some(entries) = read(h.entries_lba, blocks) else {
+            continue;
+        };
+        if (entries.len() as u64) < bytes || crc32(&entries[..bytes as usize]) != h.entries_crc {
+            continue;
+        }
+        let mut parts = Vec::new();
+        for i in 0..h.count {
+            let e = &entries[(i * h.entry_size) as usize..((i + 1) * h.entry_size) as usize];
+            if e[0..16].iter().all(|&x| x == 0) {
+                continue; // unused entry
+            }
+            let (first, last_lba) = (le64(e, 32), le64(e, 40));
+            if last_lba < first || last_lba >= disk_blocks || parts.len() as u64 >= MAX_PARTS {
+                continue;
+            }
+            let units: Vec<u16> = (0..36)
+                .map(|k| le16(e, 56 + 2 * k))
+                .take_while(|&u| u != 0)
+                .collect();
+            let name = String::from_utf16_lossy(&units);
+            let per = bs / 512;
+            parts.push(Partition {
+                number: i as u32 + 1,
+                start: first * per,
+                size: (last_lba - first + 1) * per,
+                partuuid: guid(&e[16..32]),
+                label: Some(name),
+                extended: false,
+            });
+        }
+        return Ok(Table {
+            kind,
+            partitions: parts,
+        });
+    }
+    Err(PartError::GptCorrupt)
+}
+
+fn is_extended(t: u8) -> bool {
+    matches!(t, 0x05 | 0x0f | 0x85)
+}
+
+fn read_mbr(
+    mbr: &[u8],
+    disk_blocks: u64,
+    per_block: u64,
+    read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
+) -> Result<Table, PartError> {
+    let sig = le32(mbr, 440);
+    let entry = |b: &[u8], i: usize| {
+        let e = &b[446 + 16 * i..446 + 16 * (i + 1)];
+        (e[4], u64::from(le32(e, 8)), u64::from(le32(e, 12)))
+    };
+    // MBR LBAs count logical blocks.
+    let mk = |number: u32, start: u64, size: u64, extended| Partition {
+        number,
+        start: start * per_block,
+        size: size * per_block,
+        partuuid: format!("{sig:08x}-{number:02x}"),
+        label: None,
+        extended,
+    };
+    let mut parts = Vec::new();
+    let mut ext = None;
+    for i in 0..4 {
+        let (t, start, size) = entry(mbr, i);
+        if t == 0 || size == 0 {
+            continue;
+        }
+        if start + size > disk_blocks {
+            return Err(PartError::BadMbr {
+                what: format!("partition {} ends past the disk", i + 1),
+            });
+        }
+        let mut part = mk(i as u32 + 1, start, size, is_extended(t));
+        if part.extended {
+            ext.get_or_insert(start);
+            // As the kernel and kpartx do: the container is mapped as a stub
+            // of 2 sectors (one block on larger-sector disks), so nothing
+            // written through it lands on the logical partitions.
+            part.size = part.size.min(per_block.max(2));
+        }
+        parts.push(part);
+    }
+    // Logical partitions: a chain of EBRs, each relative to the extended start.
+    if let Some(ext_start) = ext {
+        let mut ebr = ext_start;
+        let mut number = 5;
+        for _ in 0..MAX_LOGICAL {
+            let b = read(ebr, 1).ok_or(PartError::Read { lba: ebr })?;
+            if b.len() < 512 || b[510] != 0x55 || b[511] != 0xaa {
+                break;
+            }
+            let (t, start, size) = entry(&b, 0);
+            if t != 0 && size != 0 {
+                let abs = ebr + start;
+                if abs + size > disk_blocks {
+                    return Err(PartError::BadMbr {
+                        what: format!("logical partition {number} ends past the disk"),
+                    });
+                }
+                parts.push(mk(number, abs, size, false));
+                number += 1;
+            }
+            let (nt, next, _) = entry(&b, 1);
+            if !is_extended(nt) || next == 0 {
+                break;
+            }
+            let next_ebr = ext_start + next;
+            if next_ebr <= ebr || next_ebr >= disk_blocks {
+                return Err(PartError::BadMbr {
+                    what: "extended partition chain goes backwards".into(),
+                });
+            }
+            ebr = next_ebr;
+        }
+    }
+    Ok(Table {
+        kind: TableKind::Mbr,
+        partitions: parts,
+    })
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+
+    /// An in-memory disk of 512-byte sectors.
+    pub struct Disk(pub Vec<u8>);
+
+    impl Disk {
+        pub fn new(sectors: usize) -> Disk {
+            Disk(vec![0; sectors * 512])
+        }
+        pub fn sectors(&self) -> u64 {
+            (self.0.len() / 512) as u64
+        }
+        pub fn at(&mut self, lba: u64) -> &mut [u8] {
+            &mut self.0[lba as usize * 512..(lba as usize + 1) * 512]
+        }
+        pub fn table(&self) -> Result<Option<Table>, PartError> {
+            let d = &self.0;
+            read_table(self.sectors(), 512, &mut |lba, n| {
+                let (a, b) = (lba as usize * 512, (lba + n) as usize * 512);
+                d.get(a..b).map(<[u8]>::to_vec)
+            })
+        }
+    }
+
+    pub fn mbr_entry(s: &mut [u8], i: usize, t: u8, start: u32, size: u32) {
+        let e = &mut s[446 + 16 * i..446 + 16 * (i + 1)];
+        e[4] = t;
+        e[8..12].copy_from_slice(&start.to_le_bytes());
+        e[12..16].copy_from_slice(&size.to_le_bytes());
+        s[510] = 0x55;
+        s[511] = 0xaa;
+    }
+
+    /// A GPT with the given (first, last, name) partitions, both copies.
+    pub fn gpt_disk(sectors: usize, parts: &[(u64, u64, &str)]) -> Disk {
+        let mut d = Disk::new(sectors);
+        mbr_entry(d.at(0), 0, 0xee, 1, (sectors - 1) as u32);
+        let mut entries = vec![0u8; 128 * 128];
+        for (i, (first, last, name)) in parts.iter().enumerate() {
+            let e = &mut entries[i * 128..(i + 1) * 128];
+            e[0] = 0xaf; // type GUID: anything non-zero
+            e[16..32].copy_from_slice(&[i as u8 + 1; 16]);
+            e[32..40].copy_from_slice(&first.to_le_bytes());
+            e[40..48].copy_from_slice(&last.to_le_bytes());
+            for (k, u) in name.encode_utf16().enumerate() {
+                e[56 + 2 * k..58 + 2 * k].copy_from_slice(&u.to_le_bytes());
+            }
+        }
+        let ecrc = crc32(&entries);
+        let last = sectors as u64 - 1;
+        for (my, alt, elba) in [(1u64, last, 2u64), (last, 1, last - 32)] {
+            let mut h = vec![0u8; 92];
+            h[0..8].copy_from_slice(b"EFI PART");
+            h[8..12].copy_from_slice(&0x0001_0000u32.to_le_bytes());
+            h[12..16].copy_from_slice(&92u32.to_le_bytes());
+            h[24..32].copy_from_slice(&my.to_le_bytes());
+            h[32..40].copy_from_slice(&alt.to_le_bytes());
+            h[72..80].copy_from_slice(&elba.to_le_bytes());
+            h[80..84].copy_from_slice(&128u32.to_le_bytes());
+            h[84..88].copy_from_slice(&128u32.to_le_bytes());
+            h[88..92].copy_from_slice(&ecrc.to_le_bytes());
+            let c = crc32(&h);
+            h[16..20].copy_from_slice(&c.to_le_bytes());
+            d.at(my)[..92].copy_from_slice(&h);
+            let at = elba as usize * 512;
+            d.0[at..at + entries.len()].copy_from_slice(&entries);
+        }
+        d
+    }
+
+    #[test]
+    fn crc32_known_value() {
+        assert_eq!(crc32(b"123456789"), 0xcbf4_3926);
+    }
+
+    #[test]
+    fn gpt_three_partitions() {
+        let d = gpt_disk(
+            4096,
+            &[
+                (34, 1057, "boot"),
+                (1058, 2081, "root"),
+                (2082, 4062, "data"),
+            ],
+        );
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.kind, TableKind::Gpt);
+        let got: Vec<_> = t
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size, p.label.clone().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 34, 1024, "boot".into()),
+                (2, 1058, 1024, "root".into()),
+                (3, 2082, 1981, "data".into())
+            ]
+        );
+        assert_eq!(
+            t.partitions[0].partuuid,
+            "01010101-0101-0101-0101-010101010101"
+        );
+    }
+
+    #[test]
+    fn gpt_corrupt_primary_uses_backup() {
+        let mut d = gpt_disk(4096, &[(34, 1057, "root")]);
+        d.at(1)[40] ^= 0xff; // header CRC now wrong
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.kind, TableKind::GptBackup);
+        assert_eq!(t.partitions.len(), 1);
+        // Corrupt primary entries (not header): backup again.
+        let mut d = gpt_disk(4096, &[(34, 1057, "root")]);
+        d.at(2)[33] ^= 1;
+        assert_eq!(d.table().unwrap().unwrap().kind, TableKind::GptBackup);
+        // Both gone: an error, not an empty table.
+        d.at(1)[40] ^= 0xff;
+        d.at(4095)[40] ^= 0xff;
+        assert_eq!(d.table(), Err(PartError::GptCorrupt));
+    }
+
+    #[test]
+    fn mbr_with_logical_partitions() {
+        let mut d = Disk::new(8192);
+        d.at(0)[440..444].copy_from_slice(&0x1234_abcdu32.to_le_bytes());
+        mbr_entry(d.at(0), 0, 0x83, 2048, 1024);
+        mbr_entry(d.at(0), 1, 0x05, 3072, 4096);
+        // EBR 1 at 3072: logical at +2048 rel. to EBR, next EBR at ext+2048.
+        mbr_entry(d.at(3072), 0, 0x83, 2048 - 1024, 512);
+        mbr_entry(d.at(3072), 1, 0x05, 2048, 2048);
+        mbr_entry(d.at(5120), 0, 0x83, 64, 256);
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.kind, TableKind::Mbr);
+        let got: Vec<_> = t
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size, p.extended))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 2048, 1024, false),
+                (2, 3072, 2, true),
+                (5, 4096, 512, false),
+                (6, 5184, 256, false)
+            ]
+        );
+        assert_eq!(t.partitions[0].partuuid, "1234abcd-01");
+    }
+
+    #[test]
+    fn hostile_mbrs_are_errors_or_empty() {
+        let d = Disk::new(64);
+        assert_eq!(d.table(), Ok(None)); // no signature
+        let mut d = Disk::new(64);
+        mbr_entry(d.at(0), 0, 0x83, 10, 1000);
+        assert!(matches!(d.table(), Err(PartError::BadMbr { .. })));
+        // An EBR pointing at itself.
+        let mut d = Disk::new(64);
+        mbr_entry(d.at(0), 0, 0x05, 8, 50);
+        mbr_entry(d.at(8), 0, 0x83, 1, 2);
+        mbr_entry(d.at(8), 1, 0x05, 0, 2);
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.partitions.len(), 2);
+        mbr_entry(d.at(8), 1, 0x05, 0xffff_fff0, 2);
+        assert!(matches!(d.table(), Err(PartError::BadMbr { .. })));
+    }
+
+    /// Bounded fuzzing: mutated tables never panic, and whatever parses
+    /// stays inside the disk.
+    #[test]
+    fn random_tables_never_panic() {
+        let mut rng = crate::testrand::Rng::new(0x9e7);
+        let seeds = [gpt_disk(256, &[(34, 100, "a"), (101, 200, "b")]), {
+            let mut d = Disk::new(256);
+            mbr_entry(d.at(0), 0, 0x83, 2, 10);
+            mbr_entry(d.at(0), 1, 0x05, 20, 200);
+            mbr_entry(d.at(20), 0, 0x83, 1, 5);
+            mbr_entry(d.at(20), 1, 0x05, 10, 50);
+            mbr_entry(d.at(30), 0, 0x83, 1, 5);
+            d
+        }];
+        for i in 0..20_000 {
+            let mut d = Disk(seeds[i % 2].0.clone());
+            for _ in 0..1 + rng.below(8) {
+                // Mutate where the structures live: sectors 0-2, 20, 30, last.
+                let sector = [0, 1, 2, 20, 30, 255][rng.below(6)];
+                let off = sector * 512 + rng.below(512);
+                d.0[off] = rng.byte();
+            }
+            if let Ok(Some(t)) = d.table() {
+                for p in &t.partitions {
+                    assert!(p.start + p.size <= d.sectors(), "{p:?}");
+                }
+            }
+        }
+    }
+}

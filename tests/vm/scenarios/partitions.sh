@@ -1,0 +1,114 @@
+# Partition maps (kpartx's job): MBR with logical partitions and GPT with 4
+# partitions map with the right offsets and sizes (bytes compared with the
+# raw disk), with the same names, UUIDs and tables as Debian's kpartx; a
+# corrupt primary GPT falls back to the backup; a table that is gone in
+# both copies touches nothing; removal takes partition maps first.
+. /lib/testlib.sh
+
+scsi_debug_paths 2
+wait_disks 2
+W=1Linux_scsi_debug_2000
+M=/dev/mapper/$W
+# Random content everywhere, so that every range compares meaningfully.
+dd if=/dev/urandom of=/dev/sda bs=1M count=8 2>/dev/null
+# Entries after the extended one are logical (5, 6).
+sfdisk -q /dev/sda <<'EOT' 2>&1 | sed 's/^/# sfdisk: /'
+label: dos
+start=2048, size=2048, type=83
+start=14336, size=2048, type=83
+start=4096, size=10240, type=5
+start=6144, size=1024, type=83
+start=10240, size=2048, type=83
+EOT
+check "sfdisk wrote an MBR with an extended partition" test -e /sys/block/sda/sda6
+
+# same_bytes MAPNAME START SIZE: the partition map reads what the disk has there.
+same_bytes() {
+    a=$(dd if=/dev/mapper/$1 bs=512 2>/dev/null | md5sum | cut -d' ' -f1)
+    b=$(dd if=/dev/sda bs=512 skip=$2 count=$3 2>/dev/null | md5sum | cut -d' ' -f1)
+    n=$(($(blockdev --getsz /dev/mapper/$1)))
+    [ "$a" = "$b" ] && [ "$n" = "$3" ]
+}
+# like_kernel N: partition map N reads what the kernel's sdaN (same table,
+# parsed by the kernel through the path) reads.
+like_kernel() {
+    same_bytes $W-part$1 "$(cat /sys/block/sda/sda$1/start)" "$(cat /sys/block/sda/sda$1/size)"
+}
+# part_maps: "name uuid table" of every partition map, sorted.
+part_maps() {
+    for n in $(dmsetup ls | awk '/-part[0-9]/ {print $1}' | sort); do
+        echo "$n $(dmsetup info -c --noheadings -o uuid $n) $(dmsetup table $n)"
+    done
+}
+
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?
+sed 's/^/# /' /tmp/asm
+expect_eq "assemble exits 0" $rc 0
+check "part1 maps the right bytes" same_bytes $W-part1 2048 2048
+check "part2 maps the right bytes" same_bytes $W-part2 14336 2048
+check "part5 (logical) maps what the kernel's sda5 has" like_kernel 5
+check "part6 (logical) maps what the kernel's sda6 has" like_kernel 6
+expect_eq "UUID of part5" "$(dmsetup info -c --noheadings -o uuid $W-part5)" "part5-mpath-$W"
+check "nodes made for partition maps" test -b /dev/mapper/$W-part6
+part_maps >/tmp/ours
+sed 's/^/# mpboot: /' /tmp/ours
+
+peer_prepare
+mpboot remove $W >/dev/null
+mpboot assemble --all --no-partitions >/dev/null
+kpartx -a -p -part $M
+part_maps >/tmp/peer
+sed 's/^/# kpartx: /' /tmp/peer
+expect_eq "mpboot made 5 partition maps (1, 2, 3 extended, 5, 6)" "$(wc -l </tmp/ours)" 5
+expect_eq "MBR: same partition maps as kpartx -p -part" "$(cat /tmp/ours)" "$(cat /tmp/peer)"
+kpartx -d -p -part $M
+check "kpartx removed its maps" test -z "$(part_maps)"
+
+# GPT with 4 partitions, written through the map as an admin would.
+sfdisk -q --no-reread $M <<'EOT' 2>/dev/null
+label: gpt
+start=2048, size=2048, name=one
+start=4096, size=4096, name=two
+start=8192, size=2048, name=three
+start=10240, size=4096, name=four
+EOT
+mpboot assemble --all >/tmp/asm 2>&1; sed 's/^/# /' /tmp/asm
+check "GPT part2 maps the right bytes" same_bytes $W-part2 4096 4096
+check "GPT part4 maps the right bytes" same_bytes $W-part4 10240 4096
+part_maps >/tmp/ours
+mpboot remove $W >/dev/null
+mpboot assemble --all --no-partitions >/dev/null
+kpartx -a -p -part $M
+part_maps >/tmp/peer
+sed 's/^/# kpartx: /' /tmp/peer
+expect_eq "mpboot made 4 GPT partition maps" "$(wc -l </tmp/ours)" 4
+expect_eq "GPT: same partition maps as kpartx -p -part" "$(cat /tmp/ours)" "$(cat /tmp/peer)"
+kpartx -d -p -part $M
+mpboot assemble --all >/dev/null 2>&1
+
+# A changed table: partitions that are gone are removed, others reloaded.
+sfdisk -q --no-reread --delete $M 4 2>/dev/null
+mpboot assemble --all >/tmp/asm 2>&1; sed 's/^/# /' /tmp/asm
+check "deleted partition's map removed" grep -q "removed $W-part4: no longer in the partition table" /tmp/asm
+check "the others unchanged" grep -q "unchanged $W-part2" /tmp/asm
+
+# Corrupt primary GPT header: the backup is used.
+dd if=/dev/zero of=$M bs=512 seek=1 count=1 conv=fsync 2>/dev/null
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "corrupt primary GPT: exit 0" $rc 0
+check "backup GPT: part3 still mapped right" same_bytes $W-part3 8192 2048
+# Both copies gone behind a protective MBR: an error; the maps stay as they were.
+before=$(part_maps)
+last=$(($(blockdev --getsz $M) - 1))
+dd if=/dev/zero of=$M bs=512 seek=$last count=1 conv=fsync 2>/dev/null
+expect_fail "no valid GPT left is an error" mpboot assemble --all
+expect_eq "partition maps untouched" "$(part_maps)" "$before"
+
+# Removal: a partition in use keeps everything; closed, all goes.
+exec 3<$M-part1 || notok "cannot open $M-part1"
+expect_fail "remove refuses while a partition map is open" mpboot remove $W
+expect_eq "nothing removed" "$(part_maps)" "$before"
+exec 3<&-
+check "remove takes partition maps first" mpboot remove $W
+expect_eq "no DM devices left" "$(dmsetup ls)" "No devices found"
+check "no partition nodes left" test -z "$(ls /dev/mapper | grep part)"
