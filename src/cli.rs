@@ -6,14 +6,17 @@ use std::path::{Path as FsPath, PathBuf};
 
 use argh::FromArgs;
 
-use crate::blockdev::{self, BlockDev};
+use crate::assemble::{self, misc_devt, Want};
+use crate::boot;
 use crate::dm::Control;
 use crate::error::{chain, Error, Result};
+use crate::hostcfg;
+use crate::log;
 use crate::maps::{self, MapView};
 use crate::nodes::{NodePolicy, Nodes};
 use crate::sysfs::{scsi, Sysfs};
 use crate::table::GroupState;
-use crate::topology::{self, DevT, Grouping, MapSpec, Path, Policy, Selector};
+use crate::topology::{self, Grouping, Path, Policy, Selector};
 
 #[derive(FromArgs, Debug)]
 /// Assemble device-mapper multipath maps from sysfs, with raw DM ioctls:
@@ -25,8 +28,16 @@ pub struct Top {
     /// device directory holding mapper/ (default /dev)
     #[argh(option, default = "PathBuf::from(\"/dev\")")]
     pub dev: PathBuf,
+    /// configuration directory with multipath/wwids, multipath/bindings and
+    /// mpboot.conf (default /etc)
+    #[argh(option, default = "PathBuf::from(\"/etc\")")]
+    pub etc: PathBuf,
+    /// kernel command line to obey with --root (default /proc/cmdline)
+    #[argh(option, default = "PathBuf::from(\"/proc/cmdline\")")]
+    pub cmdline: PathBuf,
+    /// no command: what an initramfs hook runs, `assemble --root`
     #[argh(subcommand)]
-    pub cmd: Command,
+    pub cmd: Option<Command>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -37,6 +48,24 @@ pub enum Command {
     Status(StatusCmd),
     Remove(RemoveCmd),
     Message(MessageCmd),
+    Config(ConfigCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// Record the multipath maps the boot needs (root, /boot, /usr, swap,
+/// resume) in <etc>/mpboot.conf, and in multipath-tools' wwids file when it
+/// is configured. Run on the installed system when an initramfs is built.
+#[argh(subcommand, name = "config")]
+pub struct ConfigCmd {
+    /// walk down from the mounted root file system
+    #[argh(switch)]
+    pub root: bool,
+    /// where that root is mounted (default /)
+    #[argh(option, default = "String::from(\"/\")")]
+    pub root_dir: String,
+    /// print what would be written, write nothing
+    #[argh(switch)]
+    pub dry_run: bool,
 }
 
 #[derive(FromArgs, Debug)]
@@ -55,6 +84,10 @@ pub struct AssembleCmd {
     /// every WWID with two or more paths
     #[argh(switch)]
     pub all: bool,
+    /// boot mode: what root needs, from the kernel command line, the
+    /// image's files or root=; waits for paths (mpboot.wait, mpboot.settle)
+    #[argh(switch)]
+    pub root: bool,
     /// path grouping: group-by-prio (default), failover, multibus
     #[argh(option, default = "Grouping::GroupByPrio")]
     pub policy: Grouping,
@@ -118,6 +151,24 @@ pub struct MessageCmd {
     pub words: Vec<String>,
 }
 
+impl AssembleCmd {
+    /// Bare `mpboot`: `assemble --root` with every default.
+    fn boot() -> Self {
+        AssembleCmd {
+            wwids: Vec::new(),
+            all: false,
+            root: true,
+            policy: Grouping::GroupByPrio,
+            selector: Selector::ServiceTime,
+            no_queue: false,
+            nodes: NodePolicy::Auto,
+            dry_run: false,
+            no_partitions: false,
+            part_sep: "-part".into(),
+        }
+    }
+}
+
 /// Errors that are the caller's misuse rather than a failure: exit code 2.
 pub struct Usage(pub String);
 
@@ -132,17 +183,26 @@ impl From<Error> for Failure {
     }
 }
 
-pub fn run(top: Top) -> std::result::Result<(), Failure> {
+pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
     let sys = Sysfs::new(&top.sysfs);
-    match top.cmd {
+    let cmd = top
+        .cmd
+        .take()
+        .unwrap_or(Command::Assemble(AssembleCmd::boot()));
+    match cmd {
         Command::List(_) => list(&sys)?,
         Command::Assemble(a) => {
-            if a.wwids.is_empty() && !a.all {
+            if a.wwids.is_empty() && !a.all && !a.root {
                 return Err(Failure::Usage(Usage(
-                    "assemble: name WWIDs or give --all".into(),
+                    "assemble: name WWIDs, or give --all or --root".into(),
                 )));
             }
-            assemble(&sys, &top.dev, &a)?
+            if a.root && (a.all || !a.wwids.is_empty()) {
+                return Err(Failure::Usage(Usage(
+                    "assemble: --root chooses its own WWIDs (use mpboot.wwid=)".into(),
+                )));
+            }
+            assemble(&sys, &top, &a)?
         }
         Command::Status(s) => status(&sys, &top.dev, &s.names)?,
         Command::Remove(r) => {
@@ -152,6 +212,14 @@ pub fn run(top: Top) -> std::result::Result<(), Failure> {
                 )));
             }
             remove(&sys, &top.dev, &r)?
+        }
+        Command::Config(c) => {
+            if !c.root {
+                return Err(Failure::Usage(Usage(
+                    "config: only --root is supported".into(),
+                )));
+            }
+            config(&sys, &top.etc, &c)?
         }
         Command::Message(m) => {
             if m.words.is_empty() {
@@ -164,7 +232,7 @@ pub fn run(top: Top) -> std::result::Result<(), Failure> {
 }
 
 fn warn(msg: &str) {
-    eprintln!("mpboot: {msg}");
+    log::warn(msg);
 }
 
 fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
@@ -173,14 +241,6 @@ fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
         warn(&format!("{name}: skipped: {why}"));
     }
     Ok(scan)
-}
-
-fn alua_word(p: &Path) -> String {
-    match (&p.handler, p.alua) {
-        (_, Some(a)) => format!("{}{}", a.short(), if p.preferred { ",pref" } else { "" }),
-        (Some(h), None) => h.clone(),
-        (None, None) => "-".into(),
-    }
 }
 
 fn list(sys: &Sysfs) -> Result<()> {
@@ -201,7 +261,7 @@ fn list(sys: &Sysfs) -> Result<()> {
                 p.devt.to_string(),
                 p.hctl,
                 p.state,
-                alua_word(p)
+                p.alua_word()
             );
         }
     }
@@ -211,25 +271,29 @@ fn list(sys: &Sysfs) -> Result<()> {
     Ok(())
 }
 
-fn describe_groups(spec: &MapSpec, paths: &[&Path]) -> String {
-    let name_of = |dev: &str| {
-        paths
-            .iter()
-            .find(|p| p.devt.to_string() == dev)
-            .map_or(dev.to_string(), |p| format!("{} {}", p.name, alua_word(p)))
+fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
+    let opts = assemble::Options {
+        policy: Policy {
+            grouping: a.policy,
+            selector: a.selector,
+            queue_if_no_path: !a.no_queue,
+        },
+        nodes: a.nodes,
+        partitions: !a.no_partitions,
+        part_sep: a.part_sep.clone(),
+        dry_run: a.dry_run,
     };
-    spec.table
-        .groups
-        .iter()
-        .map(|g| {
-            let names: Vec<String> = g.paths.iter().map(|p| name_of(&p.dev)).collect();
-            format!("[{}]", names.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn assemble(sys: &Sysfs, dev_root: &FsPath, a: &AssembleCmd) -> Result<()> {
+    if !a.dry_run {
+        log::to_kmsg(&top.dev);
+    }
+    if a.root {
+        let boot = boot::Options {
+            cmdline: top.cmdline.clone(),
+            etc: top.etc.clone(),
+            map: opts,
+        };
+        return boot::run(sys, &top.dev, &boot);
+    }
     let scan = scan(sys)?;
     let luns = topology::by_wwid(&scan.paths);
     let unknown: Vec<String> = a
@@ -245,127 +309,22 @@ fn assemble(sys: &Sysfs, dev_root: &FsPath, a: &AssembleCmd) -> Result<()> {
     if a.all {
         wanted.extend(luns.iter().filter(|(_, p)| p.len() >= 2).map(|(w, _)| *w));
     }
-    let policy = Policy {
-        grouping: a.policy,
-        selector: a.selector,
-        queue_if_no_path: !a.no_queue,
-    };
-
-    // Plan everything before touching anything.
-    let mut plans = Vec::new();
-    for wwid in wanted {
-        let paths = &luns[wwid];
-        match topology::map_spec(wwid, paths, policy) {
-            Some(spec) => plans.push((spec, paths)),
-            None if a.wwids.iter().any(|w| w == wwid) => {
-                return Err(Error::NoUsablePath { wwid: wwid.into() })
-            }
-            None => warn(&format!("{wwid}: no path in state running; skipped")),
-        }
-    }
-    if a.dry_run {
-        for (spec, _) in &plans {
-            println!("{}: 0 {} multipath {}", spec.name, spec.size, spec.table);
-        }
-        return Ok(());
-    }
-    if plans.is_empty() {
-        println!("nothing to assemble");
-        return Ok(());
-    }
-
-    let ctl = Control::open(dev_root, misc_devt(sys))?;
-    let nodes = Nodes::new(dev_root, FsPath::new("/run"), a.nodes);
-    let mut failed = 0;
-    for (spec, paths) in &plans {
-        match maps::apply(&ctl, &nodes, spec) {
-            Ok(out) => {
-                let info = out.info();
-                println!(
-                    "{} {} ({}) {} sectors, {} paths in {} groups: {}",
-                    out.verb(),
-                    info.name,
-                    info.devt,
-                    spec.size,
-                    spec.table
-                        .groups
-                        .iter()
-                        .map(|g| g.paths.len())
-                        .sum::<usize>(),
-                    spec.table.groups.len(),
-                    describe_groups(spec, paths)
-                );
-                for (p, why) in &spec.left_out {
-                    println!("  left out {p}: {why}");
-                }
-                if !a.no_partitions {
-                    if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &a.part_sep) {
-                        warn(&format!("{}: partitions: {}", info.name, chain(&e)));
-                        failed += 1;
-                    }
-                }
-            }
-            Err(e) => {
-                warn(&format!("{}: {}", spec.name, chain(&e)));
-                failed += 1;
-            }
-        }
-    }
-    if failed > 0 {
-        return Err(Error::Several { failed });
-    }
-    Ok(())
-}
-
-/// Map the partitions of a freshly assembled (or checked) map. A table that
-/// cannot be read is reported and leaves existing partition maps alone.
-fn partitions(
-    sys: &Sysfs,
-    dev_root: &FsPath,
-    ctl: &Control,
-    nodes: &Nodes,
-    map: &crate::dm::DeviceInfo,
-    sep: &str,
-) -> Result<()> {
-    let size = sys
-        .read_num(&format!("dev/block/{}/size", map.devt))?
-        .unwrap_or(0);
-    let block = sys
-        .read_num(&format!("dev/block/{}/queue/logical_block_size", map.devt))?
-        .unwrap_or(512);
-    let node = blockdev::node_for(dev_root, &nodes.path(&map.name), map.devt);
-    let dev = BlockDev::open(&node, size, block)?;
-    let table = dev.partition_table()?;
-    let sync = maps::sync_partitions(ctl, sys, nodes, map, table.as_ref(), sep)?;
-    for (name, out) in &sync.made {
-        let i = out.info();
-        let p = table.as_ref().and_then(|t| {
-            t.partitions
-                .iter()
-                .find(|p| name.ends_with(&format!("{sep}{}", p.number)))
-        });
-        println!(
-            "  {} {name} ({}){}",
-            out.verb(),
-            i.devt,
-            p.map_or(String::new(), |p| format!(
-                " start {} size {}",
-                p.start, p.size
-            ))
-        );
-    }
-    for name in &sync.removed {
-        println!("  removed {name}: no longer in the partition table");
-    }
-    Ok(())
-}
-
-/// `device-mapper`'s misc numbers from sysfs, for making the control node.
-fn misc_devt(sys: &Sysfs) -> Option<DevT> {
-    sys.read_attr("class/misc/device-mapper/dev")
-        .ok()
-        .flatten()
-        .and_then(|d| d.parse().ok())
+    // Map names from multipath-tools' bindings and mpboot.conf, as at boot.
+    let (known, bindings) = boot::read_known(&top.etc);
+    let wants: Vec<Want> = wanted
+        .into_iter()
+        .map(|w| Want {
+            wwid: w.to_string(),
+            name: known.get(w).and_then(|m| m.name.clone()).or_else(|| {
+                bindings
+                    .iter()
+                    .find(|(bw, _)| bw == w)
+                    .map(|(_, n)| n.clone())
+            }),
+            required: a.wwids.iter().any(|x| x == w),
+        })
+        .collect();
+    assemble::run(sys, &top.dev, &luns, &wants, &opts)
 }
 
 /// Kernel name and sysfs view of the path with numbers `dev`.
@@ -405,7 +364,7 @@ fn print_map(sys: &Sysfs, v: &MapView) {
             };
             let (name, scsi, alua) = match path_by_devt(sys, &p.dev) {
                 Some(sp) => {
-                    let a = alua_word(&sp);
+                    let a = sp.alua_word();
                     (sp.name, sp.state, a)
                 }
                 None => ("?".into(), "gone".into(), "-".into()),
@@ -473,6 +432,29 @@ fn remove(sys: &Sysfs, dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     }
 }
 
+fn config(sys: &Sysfs, etc: &FsPath, c: &ConfigCmd) -> Result<()> {
+    let found = hostcfg::find(sys, &c.root_dir, FsPath::new("/proc"))?;
+    for (what, devt) in &found.devices {
+        println!("{what}: {devt}");
+    }
+    if found.maps.is_empty() {
+        println!("no multipath map under these; nothing written");
+        return Ok(());
+    }
+    let text = crate::bootcfg::format_mpboot_conf(&found.maps);
+    if c.dry_run {
+        print!("{text}");
+        return Ok(());
+    }
+    let added = hostcfg::write(etc, &found.maps)?;
+    print!("{text}");
+    println!("wrote {}", etc.join("mpboot.conf").display());
+    for w in added {
+        println!("added {w} to {}", etc.join("multipath/wwids").display());
+    }
+    Ok(())
+}
+
 fn message(sys: &Sysfs, dev_root: &FsPath, m: &MessageCmd) -> Result<()> {
     let ctl = Control::open(dev_root, misc_devt(sys))?;
     if maps::view(&ctl, &m.name)?.is_none() {
@@ -503,7 +485,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.sysfs, PathBuf::from("/tmp/s"));
         match t.cmd {
-            Command::Assemble(a) => {
+            Some(Command::Assemble(a)) => {
                 assert!(a.all);
                 assert_eq!(a.policy, Grouping::Failover);
                 assert_eq!(a.selector, Selector::ServiceTime);
@@ -521,19 +503,22 @@ mod tests {
         ])
         .unwrap();
         match t.cmd {
-            Command::Assemble(a) => {
+            Some(Command::Assemble(a)) => {
                 assert_eq!(a.wwids, vec!["w1", "w2"]);
                 assert_eq!(a.selector, Selector::RoundRobin);
                 assert!(a.no_queue);
             }
             c => panic!("{c:?}"),
         }
-        assert!(matches!(parse(&["remove", "--all"]).unwrap().cmd, Command::Remove(r) if r.all));
+        assert!(
+            matches!(parse(&["remove", "--all"]).unwrap().cmd, Some(Command::Remove(r)) if r.all)
+        );
     }
 
     #[test]
     fn rejects_bad_usage() {
-        assert!(parse(&[]).is_err());
+        // Bare mpboot is boot mode (assemble --root), not a usage error.
+        assert!(parse(&[]).unwrap().cmd.is_none());
         assert!(parse(&["frobnicate"]).is_err());
         assert!(parse(&["assemble", "--policy", "random"]).is_err());
         assert!(parse(&["assemble", "--nodes", "sometimes"]).is_err());

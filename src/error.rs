@@ -46,6 +46,8 @@ pub enum Error {
     NameTaken { name: String, uuid: String },
     /// The map is open (mounted, or held by something above it).
     MapInUse { name: String, open_count: i32 },
+    /// Waited for something that never came (a path, the root device).
+    NotFound { what: String, secs: u64 },
     /// No map of that name.
     NoSuchMap { name: String },
     /// Several maps failed; each was reported already.
@@ -92,6 +94,9 @@ impl fmt::Display for Error {
                 write!(f, "map {name} is open ({open_count} openers); not removed")
             }
             Error::NoSuchMap { name } => write!(f, "no multipath map {name}"),
+            Error::NotFound { what, secs } => {
+                write!(f, "gave up after {secs} s waiting for {what}")
+            }
             Error::Several { failed } => write!(f, "{failed} map(s) failed"),
         }
     }

@@ -3,18 +3,26 @@
 //! `main` only parses arguments, dispatches, and turns the outcome into one
 //! line on stderr and an exit code (0 ok, 1 failed, 2 usage).
 
+mod assemble;
 mod blockdev;
+mod boot;
+mod bootcfg;
 mod cli;
 mod dm;
 mod error;
+mod hostcfg;
+mod log;
 mod maps;
 mod nodes;
 mod partitions;
+mod probe;
+mod rootdev;
 mod sysfs;
 mod table;
 #[cfg(test)]
 mod testrand;
 mod topology;
+mod uevent;
 mod vpd;
 
 use std::process::ExitCode;

@@ -104,6 +104,15 @@ pub struct Path {
 }
 
 impl Path {
+    /// ALUA state (A/O, A/N, S, ...), else the handler, else "-".
+    pub fn alua_word(&self) -> String {
+        match (&self.handler, self.alua) {
+            (_, Some(a)) => format!("{}{}", a.short(), if self.preferred { ",pref" } else { "" }),
+            (Some(h), None) => h.clone(),
+            (None, None) => "-".into(),
+        }
+    }
+
     pub fn usable(&self) -> bool {
         self.state == "running"
     }

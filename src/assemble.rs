@@ -1,0 +1,193 @@
+//! Assembling a chosen set of LUNs: plan every map first, then create or
+//! reload them and their partition maps, reporting each action on stdout
+//! and in the kernel log. Shared by `mpboot assemble` and the boot path.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+
+use crate::blockdev::{self, BlockDev};
+use crate::dm::{Control, DeviceInfo};
+use crate::error::{chain, Error, Result};
+use crate::log;
+use crate::maps;
+use crate::nodes::{NodePolicy, Nodes};
+use crate::sysfs::Sysfs;
+use crate::topology::{self, DevT, MapSpec, Path, Policy};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub policy: Policy,
+    pub nodes: NodePolicy,
+    pub partitions: bool,
+    pub part_sep: String,
+    pub dry_run: bool,
+}
+
+/// One LUN to assemble.
+#[derive(Debug, Clone)]
+pub struct Want {
+    pub wwid: String,
+    /// Map name when not the WWID (binding, alias).
+    pub name: Option<String>,
+    /// Asked for by name: no usable path is an error, not a skip.
+    pub required: bool,
+}
+
+/// A line for people (stdout) that also goes to the kernel log.
+fn say(msg: &str) {
+    println!("{msg}");
+    log::kmsg_only(log::Level::Notice, msg.trim_start());
+}
+
+fn describe_groups(spec: &MapSpec, paths: &[&Path]) -> String {
+    let name_of = |dev: &str| {
+        paths
+            .iter()
+            .find(|p| p.devt.to_string() == dev)
+            .map_or(dev.to_string(), |p| format!("{} {}", p.name, p.alua_word()))
+    };
+    spec.table
+        .groups
+        .iter()
+        .map(|g| {
+            let names: Vec<String> = g.paths.iter().map(|p| name_of(&p.dev)).collect();
+            format!("[{}]", names.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `device-mapper`'s misc numbers from sysfs, for making the control node.
+pub fn misc_devt(sys: &Sysfs) -> Option<DevT> {
+    sys.read_attr("class/misc/device-mapper/dev")
+        .ok()
+        .flatten()
+        .and_then(|d| d.parse().ok())
+}
+
+pub fn run(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    luns: &BTreeMap<&str, Vec<&Path>>,
+    wants: &[Want],
+    opts: &Options,
+) -> Result<()> {
+    // Plan everything before touching anything.
+    let mut plans = Vec::new();
+    for w in wants {
+        let Some(paths) = luns.get(w.wwid.as_str()) else {
+            return Err(Error::UnknownWwid {
+                wwids: vec![w.wwid.clone()],
+            });
+        };
+        match topology::map_spec(&w.wwid, paths, opts.policy) {
+            Some(mut spec) => {
+                if let Some(n) = &w.name {
+                    spec.name = n.clone();
+                }
+                plans.push((spec, paths));
+            }
+            None if w.required => {
+                return Err(Error::NoUsablePath {
+                    wwid: w.wwid.clone(),
+                })
+            }
+            None => log::warn(&format!("{}: no path in state running; skipped", w.wwid)),
+        }
+    }
+    if opts.dry_run {
+        for (spec, _) in &plans {
+            println!("{}: 0 {} multipath {}", spec.name, spec.size, spec.table);
+        }
+        return Ok(());
+    }
+    if plans.is_empty() {
+        println!("nothing to assemble");
+        return Ok(());
+    }
+
+    let ctl = Control::open(dev_root, misc_devt(sys))?;
+    let nodes = Nodes::new(dev_root, FsPath::new("/run"), opts.nodes);
+    let mut failed = 0;
+    for (spec, paths) in &plans {
+        let out = match maps::apply(&ctl, &nodes, spec) {
+            Ok(out) => out,
+            Err(e) => {
+                log::err(&format!("{}: {}", spec.name, chain(&e)));
+                failed += 1;
+                continue;
+            }
+        };
+        let info = out.info();
+        say(&format!(
+            "{} {} ({}) {} sectors, {} paths in {} groups: {}",
+            out.verb(),
+            info.name,
+            info.devt,
+            spec.size,
+            spec.table
+                .groups
+                .iter()
+                .map(|g| g.paths.len())
+                .sum::<usize>(),
+            spec.table.groups.len(),
+            describe_groups(spec, paths)
+        ));
+        for (p, why) in &spec.left_out {
+            say(&format!("  left out {p}: {why}"));
+        }
+        if opts.partitions {
+            if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &opts.part_sep) {
+                log::err(&format!("{}: partitions: {}", info.name, chain(&e)));
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Error::Several { failed });
+    }
+    Ok(())
+}
+
+/// Map the partitions of an assembled map. A table that cannot be read is
+/// reported and leaves existing partition maps alone.
+fn partitions(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    ctl: &Control,
+    nodes: &Nodes,
+    map: &DeviceInfo,
+    sep: &str,
+) -> Result<()> {
+    let size = sys
+        .read_num(&format!("dev/block/{}/size", map.devt))?
+        .unwrap_or(0);
+    let block = sys
+        .read_num(&format!("dev/block/{}/queue/logical_block_size", map.devt))?
+        .unwrap_or(512);
+    let node = blockdev::node_for(dev_root, &nodes.path(&map.name), map.devt);
+    let table = BlockDev::open(&node, size, block)?.partition_table()?;
+    let sync = maps::sync_partitions(ctl, sys, nodes, map, table.as_ref(), sep)?;
+    for (name, out) in &sync.made {
+        let p = table.as_ref().and_then(|t| {
+            t.partitions
+                .iter()
+                .find(|p| name.ends_with(&format!("{sep}{}", p.number)))
+        });
+        say(&format!(
+            "  {} {name} ({}){}",
+            out.verb(),
+            out.info().devt,
+            p.map_or(String::new(), |p| format!(
+                " start {} size {}",
+                p.start, p.size
+            ))
+        ));
+    }
+    for name in &sync.removed {
+        say(&format!(
+            "  removed {name}: no longer in the partition table"
+        ));
+    }
+    Ok(())
+}

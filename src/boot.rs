@@ -1,0 +1,323 @@
+//! The initramfs path (`mpboot assemble --root`, and bare `mpboot`): decide
+//! which LUNs root needs, wait for their paths, driven by kernel uevents,
+//! the right amount of time, assemble them, and never hang the boot.
+//!
+//! Which LUNs, first source that applies wins:
+//! 1. kernel command line `mpboot.wwid=` (and `mpboot=off`/`rd.multipath=0`);
+//! 2. files in the image: multipath-tools' wwids and bindings, mpboot.conf;
+//! 3. `root=`, resolved by name or by probing the multipath disks;
+//! 4. every WWID with two or more paths.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path as FsPath, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::assemble::{self, Want};
+use crate::bootcfg::{self, BootArgs, Known};
+use crate::error::{Error, Result};
+use crate::log;
+use crate::rootdev::{self, Found, RootSpec};
+use crate::sysfs::{scsi, Sysfs};
+use crate::topology::{self, Path};
+use crate::uevent::Listener;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub cmdline: PathBuf,
+    pub etc: PathBuf,
+    pub map: assemble::Options,
+}
+
+/// Longest we read of /proc/cmdline and config files.
+const FILE_MAX: u64 = 256 * 1024;
+
+fn read_small(path: &FsPath) -> Option<String> {
+    use std::io::Read;
+    let mut s = String::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(FILE_MAX)
+        .read_to_string(&mut s)
+        .ok()?;
+    Some(s)
+}
+
+/// Everything the image's files say, with a warning logged for each line
+/// that made no sense. Bindings name maps even for WWIDs chosen otherwise.
+pub fn read_known(etc: &FsPath) -> (Known, Vec<(String, String)>) {
+    let mut k = Known::default();
+    let wwids = etc.join("multipath/wwids");
+    if let Some(t) = read_small(&wwids) {
+        k.add_wwids(&wwids.display().to_string(), &t);
+    }
+    let mut bindings = Vec::new();
+    let bpath = etc.join("multipath/bindings");
+    if let Some(t) = read_small(&bpath) {
+        bindings = k.add_bindings(&bpath.display().to_string(), &t);
+    }
+    let conf = etc.join("mpboot.conf");
+    if let Some(t) = read_small(&conf) {
+        k.add_mpboot_conf(&conf.display().to_string(), &t);
+    }
+    for w in &k.warnings {
+        log::warn(w);
+    }
+    (k, bindings)
+}
+
+/// What we are waiting for.
+enum Goal {
+    /// These WWIDs, from the named source.
+    Wwids(Vec<String>),
+    Root(RootSpec),
+    AllMultipath,
+}
+
+struct PathTimes {
+    /// When each path name was first seen.
+    seen: BTreeMap<String, Instant>,
+}
+
+impl PathTimes {
+    fn update(&mut self, paths: &[Path], now: Instant) {
+        for p in paths {
+            self.seen.entry(p.name.clone()).or_insert(now);
+        }
+    }
+
+    /// When the newest path of `wwid` (or of any LUN) appeared.
+    fn newest(&self, paths: &[&Path]) -> Option<Instant> {
+        paths
+            .iter()
+            .filter_map(|p| self.seen.get(&p.name))
+            .max()
+            .copied()
+    }
+}
+
+pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<()> {
+    let line = read_small(&opts.cmdline).unwrap_or_default();
+    let args = bootcfg::parse_cmdline(&line);
+    for w in &args.warnings {
+        log::warn(&format!("{}: {w}", opts.cmdline.display()));
+    }
+    if args.off {
+        log::notice("disabled on the kernel command line (mpboot=off or rd.multipath=0)");
+        return Ok(());
+    }
+    let (known, bindings) = read_known(&opts.etc);
+    let goal = if !args.wwids.is_empty() {
+        log::info(&format!(
+            "assembling {} (kernel command line mpboot.wwid=)",
+            args.wwids.join(", ")
+        ));
+        Goal::Wwids(args.wwids.clone())
+    } else if !known.maps.is_empty() {
+        let w: Vec<String> = known.maps.iter().map(|m| m.wwid.clone()).collect();
+        log::info(&format!(
+            "assembling {} (from {})",
+            w.join(", "),
+            opts.etc.display()
+        ));
+        Goal::Wwids(w)
+    } else if let Some(r) = &args.root {
+        log::info(&format!("looking for root={r} on multipath disks"));
+        Goal::Root(rootdev::parse_root(r))
+    } else {
+        log::info("no root= and no configured WWIDs: assembling every LUN with 2+ paths");
+        Goal::AllMultipath
+    };
+    let name_of = |w: &str| {
+        known.get(w).and_then(|m| m.name.clone()).or_else(|| {
+            bindings
+                .iter()
+                .find(|(bw, _)| bw == w)
+                .map(|(_, a)| a.clone())
+        })
+    };
+    let name_to_wwid = |n: &str| -> Option<String> {
+        if let Some((w, _)) = bindings.iter().find(|(_, a)| a == n) {
+            return Some(w.clone());
+        }
+        if let Some(m) = known.maps.iter().find(|m| m.name.as_deref() == Some(n)) {
+            return Some(m.wwid.clone());
+        }
+        Some(n.to_string())
+    };
+    let mut map = opts.map.clone();
+    if let Some(q) = args.queue {
+        map.policy.queue_if_no_path = q;
+    }
+
+    // Subscribe before the first scan, so no path appears unnoticed.
+    let listener = match Listener::open() {
+        Ok(l) => Some(l),
+        Err(e) => {
+            log::warn(&format!(
+                "no uevents ({}); polling sysfs instead",
+                crate::error::chain(&e)
+            ));
+            None
+        }
+    };
+    let start = Instant::now();
+    let deadline = start + args.wait();
+    let settle = args.settle();
+    let mut times = PathTimes {
+        seen: BTreeMap::new(),
+    };
+    let mut goal = goal;
+    loop {
+        let now = Instant::now();
+        let scan = scsi::scan(sys)?;
+        times.update(&scan.paths, now);
+        let luns = topology::by_wwid(&scan.paths);
+        let settled = |paths: &[&Path]| {
+            times
+                .newest(paths)
+                .is_some_and(|t| now.duration_since(t) >= settle)
+        };
+        // The next moment worth looking again if no event comes first.
+        let mut next = deadline;
+
+        match &goal {
+            Goal::Root(spec) => {
+                match rootdev::resolve(spec, &luns, &name_to_wwid, sys, dev_root)? {
+                    Found::Multipath(w) => {
+                        log::info(&format!("root is on multipath LUN {w}"));
+                        goal = Goal::Wwids(vec![w]);
+                        continue;
+                    }
+                    Found::Elsewhere(dev) => {
+                        log::notice(&format!(
+                            "root is on {dev}, not a multipath disk: nothing to do"
+                        ));
+                        return Ok(());
+                    }
+                    Found::NotYet { stacked } if now >= deadline => {
+                        if stacked.is_empty() {
+                            return Err(Error::NotFound {
+                                what: format!(
+                                    "root ({:?}) on any disk",
+                                    args.root.clone().unwrap_or_default()
+                                ),
+                                secs: args.wait().as_secs(),
+                            });
+                        }
+                        log::notice(&format!(
+                            "root not seen directly; LUKS/LVM on {}: assembling those",
+                            stacked.join(", ")
+                        ));
+                        goal = Goal::Wwids(stacked);
+                        continue;
+                    }
+                    Found::NotYet { .. } => {}
+                }
+            }
+            Goal::Wwids(wwids) => {
+                let mut ready = true;
+                for w in wwids {
+                    match luns.get(w.as_str()) {
+                        None => ready = false,
+                        Some(paths) => {
+                            let expected = known.get(w).and_then(|m| m.paths);
+                            let enough = expected.is_some_and(|n| paths.len() as u32 >= n);
+                            if !enough && !settled(paths) {
+                                ready = false;
+                                if let Some(t) = times.newest(paths) {
+                                    next = next.min(t + settle);
+                                }
+                            }
+                        }
+                    }
+                }
+                if ready || now >= deadline {
+                    return finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, &args);
+                }
+            }
+            Goal::AllMultipath => {
+                let all: Vec<&Path> = luns.values().flatten().copied().collect();
+                let quiet_since = times.newest(&all).unwrap_or(start).max(start);
+                if now.duration_since(quiet_since) >= settle || now >= deadline {
+                    let wwids: Vec<String> = luns
+                        .iter()
+                        .filter(|(_, p)| p.len() >= 2)
+                        .map(|(w, _)| w.to_string())
+                        .collect();
+                    if wwids.is_empty() {
+                        log::notice("no LUN with two or more paths: nothing to do");
+                        return Ok(());
+                    }
+                    return finish(sys, dev_root, &luns, &wwids, &known, &name_of, &map, &args);
+                }
+                next = next.min(quiet_since + settle);
+            }
+        }
+        let timeout = next
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(10));
+        match &listener {
+            // Any event may be a path; a rescan is cheap next to a boot.
+            Some(l) => {
+                l.wait(timeout)?;
+            }
+            None => std::thread::sleep(timeout.min(Duration::from_millis(250))),
+        }
+    }
+}
+
+/// Assemble what is there of `wwids`; say what is missing or degraded.
+#[allow(clippy::too_many_arguments)]
+fn finish(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    luns: &BTreeMap<&str, Vec<&Path>>,
+    wwids: &[String],
+    known: &Known,
+    name_of: &dyn Fn(&str) -> Option<String>,
+    map: &assemble::Options,
+    args: &BootArgs,
+) -> Result<()> {
+    let mut missing = BTreeSet::new();
+    let mut wants = Vec::new();
+    for w in wwids {
+        let Some(paths) = luns.get(w.as_str()) else {
+            log::err(&format!(
+                "{w}: no path appeared within {} s",
+                args.wait().as_secs()
+            ));
+            missing.insert(w.clone());
+            continue;
+        };
+        if let Some(n) = known.get(w).and_then(|m| m.paths) {
+            if (paths.len() as u32) < n {
+                log::warn(&format!(
+                    "{w}: {} of {n} expected paths ({}); assembling degraded",
+                    paths.len(),
+                    paths
+                        .iter()
+                        .map(|p| p.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        wants.push(Want {
+            wwid: w.clone(),
+            name: name_of(w),
+            required: true,
+        });
+    }
+    let assembled = if wants.is_empty() {
+        Ok(())
+    } else {
+        assemble::run(sys, dev_root, luns, &wants, map)
+    };
+    match missing.into_iter().next() {
+        Some(w) => Err(Error::NotFound {
+            what: format!("a path of WWID {w}"),
+            secs: args.wait().as_secs(),
+        }),
+        None => assembled,
+    }
+}

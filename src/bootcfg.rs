@@ -1,0 +1,366 @@
+//! What to assemble at boot: the kernel command line, multipath-tools'
+//! own `wwids` and `bindings` files, and mpboot's `/etc/mpboot.conf`.
+//! Pure parsers. Nothing here may stop a boot: what cannot be understood is
+//! reported in `warnings` and ignored.
+
+use std::time::Duration;
+
+use crate::vpd::valid_wwid;
+
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
+
+/// The `mpboot.*` (and related) kernel parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BootArgs {
+    /// `mpboot=off` or dracut's `rd.multipath=0`.
+    pub off: bool,
+    pub wwids: Vec<String>,
+    pub wait: Option<Duration>,
+    pub settle: Option<Duration>,
+    pub queue: Option<bool>,
+    pub supervise: Option<bool>,
+    /// The last `root=`, as the kernel takes it.
+    pub root: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl BootArgs {
+    pub fn wait(&self) -> Duration {
+        self.wait.unwrap_or(DEFAULT_WAIT)
+    }
+    pub fn settle(&self) -> Duration {
+        self.settle.unwrap_or(DEFAULT_SETTLE)
+    }
+}
+
+/// Split a command line as the kernel does: on spaces, with double quotes
+/// grouping (`root="LABEL=my root"`), the quotes themselves dropped.
+fn words(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    for c in s.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(cur);
+    }
+    out
+}
+
+fn yes_no(v: &str) -> Option<bool> {
+    match v {
+        "yes" | "1" | "on" | "true" => Some(true),
+        "no" | "0" | "off" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// Most seconds we will wait for paths: a typo must not park a boot for days.
+const WAIT_MAX: u64 = 3600;
+
+pub fn parse_cmdline(line: &str) -> BootArgs {
+    let mut a = BootArgs::default();
+    for w in words(line) {
+        let (key, val) = match w.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (w.as_str(), None),
+        };
+        let bad = |a: &mut BootArgs| a.warnings.push(format!("ignoring malformed {w:?}"));
+        match (key, val) {
+            ("root", Some(v)) => a.root = Some(v.to_string()),
+            ("rd.multipath", Some("0")) => a.off = true,
+            ("mpboot", Some("off" | "0" | "no")) => a.off = true,
+            ("mpboot", Some("on" | "1" | "yes")) => {}
+            ("mpboot.wwid", Some(v)) => {
+                for id in v.split(',').filter(|s| !s.is_empty()) {
+                    if valid_wwid(id) {
+                        a.wwids.push(id.to_string());
+                    } else {
+                        a.warnings
+                            .push(format!("ignoring invalid WWID {id:?} in mpboot.wwid"));
+                    }
+                }
+            }
+            ("mpboot.wait", Some(v)) => match v.parse::<u64>() {
+                Ok(s) if s <= WAIT_MAX => a.wait = Some(Duration::from_secs(s)),
+                _ => bad(&mut a),
+            },
+            ("mpboot.settle", Some(v)) => match v.parse::<u64>() {
+                Ok(ms) if ms <= WAIT_MAX * 1000 => a.settle = Some(Duration::from_millis(ms)),
+                _ => bad(&mut a),
+            },
+            ("mpboot.queue", Some(v)) => match yes_no(v) {
+                Some(b) => a.queue = Some(b),
+                None => bad(&mut a),
+            },
+            ("mpboot.supervise", Some(v)) => match yes_no(v) {
+                Some(b) => a.supervise = Some(b),
+                None => bad(&mut a),
+            },
+            (k, _) if k == "mpboot" || k.starts_with("mpboot.") => {
+                a.warnings.push(format!("ignoring unknown parameter {w:?}"))
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
+/// One multipath LUN the image was told about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMap {
+    pub wwid: String,
+    /// Map name, when not the WWID (a multipath-tools binding or our alias).
+    pub name: Option<String>,
+    /// How many paths to wait for before assembling.
+    pub paths: Option<u32>,
+}
+
+/// Everything the baked-in files say, merged: wwids, then bindings for
+/// names, then mpboot.conf (which wins).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    pub maps: Vec<KnownMap>,
+    pub warnings: Vec<String>,
+}
+
+impl Known {
+    fn entry(&mut self, wwid: &str) -> &mut KnownMap {
+        if let Some(i) = self.maps.iter().position(|m| m.wwid == wwid) {
+            return &mut self.maps[i];
+        }
+        self.maps.push(KnownMap {
+            wwid: wwid.to_string(),
+            name: None,
+            paths: None,
+        });
+        self.maps.last_mut().expect("just pushed")
+    }
+
+    pub fn get(&self, wwid: &str) -> Option<&KnownMap> {
+        self.maps.iter().find(|m| m.wwid == wwid)
+    }
+
+    /// `/etc/multipath/wwids`: lines `/WWID/`.
+    pub fn add_wwids(&mut self, file: &str, text: &str) {
+        for (n, line) in content_lines(text) {
+            match line.strip_prefix('/').and_then(|l| l.strip_suffix('/')) {
+                Some(w) if valid_wwid(w) => {
+                    self.entry(w);
+                }
+                _ => self.warnings.push(format!("{file}:{n}: ignoring {line:?}")),
+            }
+        }
+    }
+
+    /// `/etc/multipath/bindings`: lines `alias WWID`. Names only; a binding
+    /// alone does not ask for a map.
+    pub fn add_bindings(&mut self, file: &str, text: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (n, line) in content_lines(text) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            match f[..] {
+                [alias, w] if valid_wwid(w) && crate::dm::valid_name(alias) => {
+                    out.push((w.to_string(), alias.to_string()))
+                }
+                _ => self.warnings.push(format!("{file}:{n}: ignoring {line:?}")),
+            }
+        }
+        for (w, alias) in &out {
+            if let Some(m) = self.maps.iter_mut().find(|m| m.wwid == *w) {
+                m.name = Some(alias.clone());
+            }
+        }
+        out
+    }
+
+    /// `/etc/mpboot.conf`: lines `WWID [name=ALIAS] [paths=N]`.
+    pub fn add_mpboot_conf(&mut self, file: &str, text: &str) {
+        for (n, line) in content_lines(text) {
+            let mut f = line.split_whitespace();
+            let Some(w) = f.next().filter(|w| valid_wwid(w)) else {
+                self.warnings
+                    .push(format!("{file}:{n}: no WWID in {line:?}"));
+                continue;
+            };
+            let (mut name, mut paths) = (None, None);
+            let mut ok = true;
+            for kv in f {
+                match kv.split_once('=') {
+                    Some(("name", v)) if crate::dm::valid_name(v) => name = Some(v.to_string()),
+                    Some(("paths", v)) => match v.parse::<u32>() {
+                        Ok(p) if (1..=64).contains(&p) => paths = Some(p),
+                        _ => ok = false,
+                    },
+                    _ => ok = false,
+                }
+            }
+            if !ok {
+                self.warnings.push(format!("{file}:{n}: ignoring {line:?}"));
+                continue;
+            }
+            let e = self.entry(w);
+            if name.is_some() {
+                e.name = name;
+            }
+            if paths.is_some() {
+                e.paths = paths;
+            }
+        }
+    }
+}
+
+/// Numbered lines without comments and blanks.
+fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().filter_map(|(i, l)| {
+        let l = l.split('#').next().unwrap_or("").trim();
+        (!l.is_empty()).then_some((i + 1, l))
+    })
+}
+
+/// The mpboot.conf format, written by `mpboot config --root`.
+pub fn format_mpboot_conf(maps: &[KnownMap]) -> String {
+    let mut s = String::from(
+        "# mpboot.conf: multipath LUNs the initramfs assembles before root.\n\
+         # WWID [name=MAPNAME] [paths=EXPECTED]  (written by mpboot config --root)\n",
+    );
+    for m in maps {
+        s.push_str(&m.wwid);
+        if let Some(n) = &m.name {
+            s.push_str(&format!(" name={n}"));
+        }
+        if let Some(p) = m.paths {
+            s.push_str(&format!(" paths={p}"));
+        }
+        s.push('\n');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmdline_table() {
+        let a = parse_cmdline(
+            "BOOT_IMAGE=/vmlinuz root=\"PARTUUID=1234-01\" ro mpboot.wwid=36001405aa,1Linux_x \
+             mpboot.wwid=3600b mpboot.wait=10 mpboot.settle=500 mpboot.queue=no mpboot.supervise=yes quiet\n",
+        );
+        assert_eq!(a.root.as_deref(), Some("PARTUUID=1234-01"));
+        assert_eq!(a.wwids, vec!["36001405aa", "1Linux_x", "3600b"]);
+        assert_eq!(a.wait(), Duration::from_secs(10));
+        assert_eq!(a.settle(), Duration::from_millis(500));
+        assert_eq!((a.queue, a.supervise), (Some(false), Some(true)));
+        assert!(!a.off && a.warnings.is_empty(), "{:?}", a.warnings);
+        assert!(parse_cmdline("rd.multipath=0").off);
+        assert!(parse_cmdline("mpboot=off").off);
+        assert!(!parse_cmdline("rd.multipath=default").off);
+        let d = parse_cmdline("");
+        assert_eq!((d.wait(), d.settle()), (DEFAULT_WAIT, DEFAULT_SETTLE));
+        assert_eq!(
+            parse_cmdline("root=/dev/sda1 root=LABEL=x").root.as_deref(),
+            Some("LABEL=x")
+        );
+        assert_eq!(
+            parse_cmdline("root=\"LABEL=my root\"").root.as_deref(),
+            Some("LABEL=my root")
+        );
+    }
+
+    #[test]
+    fn hostile_cmdline_is_reported_and_ignored() {
+        let a = parse_cmdline(
+            "mpboot.wait=-1 mpboot.wait=99999999999999999999 mpboot.settle=x mpboot.queue=maybe \
+             mpboot.frob=1 mpboot.wwid=a/b,,\u{1} mpboot=sideways mpboot.wait \"unterminated",
+        );
+        assert_eq!(a.wait, None);
+        assert_eq!(a.settle, None);
+        assert_eq!(a.queue, None);
+        assert!(a.wwids.is_empty());
+        assert!(!a.off);
+        assert_eq!(a.warnings.len(), 9, "{:#?}", a.warnings);
+        assert!(a.warnings.iter().any(|w| w.contains("mpboot.frob")));
+    }
+
+    #[test]
+    fn files_merge() {
+        let mut k = Known::default();
+        k.add_wwids(
+            "wwids",
+            "# Multipath wwids, Version : 1.0\n/36001405aa/\n/1Linux_scsi_debug_2000/\nbogus\n",
+        );
+        let b = k.add_bindings(
+            "bindings",
+            "# bindings\nmpatha 36001405aa\nmpathz 3other\nbad line here\n",
+        );
+        assert_eq!(b.len(), 2);
+        k.add_mpboot_conf(
+            "mpboot.conf",
+            "1Linux_scsi_debug_2000 name=rootdisk paths=4 # root\n3new paths=2\n3bad paths=0\nx/y\n",
+        );
+        assert_eq!(
+            k.maps,
+            vec![
+                KnownMap {
+                    wwid: "36001405aa".into(),
+                    name: Some("mpatha".into()),
+                    paths: None
+                },
+                KnownMap {
+                    wwid: "1Linux_scsi_debug_2000".into(),
+                    name: Some("rootdisk".into()),
+                    paths: Some(4)
+                },
+                KnownMap {
+                    wwid: "3new".into(),
+                    name: None,
+                    paths: Some(2)
+                },
+            ]
+        );
+        assert_eq!(k.warnings.len(), 4, "{:#?}", k.warnings);
+        assert!(k.warnings[0].starts_with("wwids:4:"));
+        // What config --root writes reads back the same.
+        let mut again = Known::default();
+        again.add_mpboot_conf("c", &format_mpboot_conf(&k.maps));
+        assert_eq!(again.maps, k.maps);
+        assert!(again.warnings.is_empty());
+    }
+
+    #[test]
+    fn random_input_never_panics() {
+        let alphabet: Vec<char> = "mpboot.wwid=wait=settle,root\"/ 0123 #\nname=paths=\u{e9}\t"
+            .chars()
+            .collect();
+        let mut rng = crate::testrand::Rng::new(0xc0de);
+        for _ in 0..30_000 {
+            let s: String = (0..rng.below(80))
+                .map(|_| alphabet[rng.below(alphabet.len())])
+                .collect();
+            let _ = parse_cmdline(&s);
+            let mut k = Known::default();
+            k.add_wwids("w", &s);
+            k.add_bindings("b", &s);
+            k.add_mpboot_conf("c", &s);
+        }
+    }
+}

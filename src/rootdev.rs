@@ -1,0 +1,321 @@
+//! `root=` → which multipath LUN (if any) root lives on.
+//!
+//! Names that carry the WWID (`/dev/disk/by-id/…`, `/dev/mapper/…`) are
+//! resolved by name; `UUID=`, `PARTUUID=`, `LABEL=`, `PARTLABEL=` by probing
+//! disks through one path: partition tables, then superblocks.
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+
+use crate::blockdev::BlockDev;
+use crate::error::Result;
+use crate::probe;
+use crate::sysfs::Sysfs;
+use crate::topology::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RootSpec {
+    Uuid(String),
+    PartUuid(String),
+    Label(String),
+    PartLabel(String),
+    /// The WWID itself (by-id dm-uuid, wwn-, scsi- names).
+    Wwid(String),
+    /// A /dev/mapper name, possibly with a partition suffix.
+    MapName(String),
+    /// A kernel disk or partition name (`sda2`).
+    Kernel(String),
+    Other(String),
+}
+
+/// Undo udev's `\xHH` escapes in /dev/disk/by-label names.
+fn unescape(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
+            if let Some(v) = s
+                .get(i + 2..i + 4)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Drop a `-partN` / `-pN` / `pN` / `N` partition suffix from a name.
+pub fn strip_part(name: &str) -> &str {
+    let digits = name.trim_end_matches(|c: char| c.is_ascii_digit());
+    if digits.len() == name.len() {
+        return name;
+    }
+    for sep in ["-part", "-p", "_part", "p"] {
+        if let Some(base) = digits.strip_suffix(sep) {
+            return base;
+        }
+    }
+    name
+}
+
+pub fn parse_root(s: &str) -> RootSpec {
+    let pick = |p: &str| s.strip_prefix(p).map(str::to_string);
+    if let Some(v) = pick("UUID=").or_else(|| pick("/dev/disk/by-uuid/")) {
+        return RootSpec::Uuid(unescape(&v).to_ascii_lowercase());
+    }
+    if let Some(v) = pick("PARTUUID=").or_else(|| pick("/dev/disk/by-partuuid/")) {
+        // PARTUUID=…/PARTNROFF=n is not supported; take the UUID part.
+        let v = v.split('/').next().unwrap_or_default().to_ascii_lowercase();
+        return RootSpec::PartUuid(v);
+    }
+    if let Some(v) = pick("LABEL=").or_else(|| pick("/dev/disk/by-label/")) {
+        return RootSpec::Label(unescape(&v));
+    }
+    if let Some(v) = pick("PARTLABEL=").or_else(|| pick("/dev/disk/by-partlabel/")) {
+        return RootSpec::PartLabel(unescape(&v));
+    }
+    if let Some(id) = s.strip_prefix("/dev/disk/by-id/") {
+        if let Some(rest) = id.strip_prefix("dm-uuid-") {
+            // dm-uuid-mpath-WWID, or dm-uuid-partN-mpath-WWID.
+            if let Some((_, w)) = rest.split_once("mpath-") {
+                return RootSpec::Wwid(w.to_string());
+            }
+        }
+        if let Some(hex) = id.strip_prefix("wwn-0x") {
+            return RootSpec::Wwid(format!("3{}", strip_part(hex).to_ascii_lowercase()));
+        }
+        if let Some(serial) = id.strip_prefix("scsi-") {
+            return RootSpec::Wwid(strip_part(serial).to_string());
+        }
+        if let Some(name) = id.strip_prefix("dm-name-") {
+            return RootSpec::MapName(name.to_string());
+        }
+    }
+    if let Some(name) = s.strip_prefix("/dev/mapper/") {
+        return RootSpec::MapName(name.to_string());
+    }
+    if let Some(name) = s.strip_prefix("/dev/") {
+        if !name.contains('/') && !name.is_empty() {
+            return RootSpec::Kernel(name.to_string());
+        }
+    }
+    RootSpec::Other(s.to_string())
+}
+
+/// Where the search for root ended up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// On this multipath LUN.
+    Multipath(String),
+    /// On a disk that is not multipath: nothing for us to do.
+    Elsewhere(String),
+    /// Not seen (yet).
+    NotYet {
+        /// Multipath LUNs with LUKS or LVM2 on them: root may be inside.
+        stacked: Vec<String>,
+    },
+}
+
+/// What a disk holds that `spec` may name.
+struct DiskScan {
+    matched: bool,
+    container: bool,
+}
+
+fn scan_disk(dev: &BlockDev, spec: &RootSpec) -> DiskScan {
+    // A disk with an unreadable table is not the root disk; the boot goes on.
+    let table = dev.partition_table().ok().flatten();
+    let mut regions = vec![(0u64, dev.sectors)];
+    let mut matched = false;
+    if let Some(t) = &table {
+        for p in t.partitions.iter().filter(|p| !p.extended) {
+            regions.push((p.start, p.size));
+            matched |= match spec {
+                RootSpec::PartUuid(u) => p.partuuid.eq_ignore_ascii_case(u),
+                RootSpec::PartLabel(l) => p.label.as_deref() == Some(l.as_str()),
+                _ => false,
+            };
+        }
+    }
+    let mut container = false;
+    for (start, size) in regions {
+        let base = start * 512;
+        let info = probe::probe(&mut |off, len| {
+            (off + len <= size * 512)
+                .then(|| dev.read_at(base + off, len))
+                .flatten()
+        });
+        if let Some(fs) = info {
+            container |= fs.kind.is_container();
+            matched |= match spec {
+                RootSpec::Uuid(u) => fs.uuid.as_deref() == Some(u.as_str()),
+                RootSpec::Label(l) => fs.label.as_deref() == Some(l.as_str()),
+                _ => false,
+            };
+        }
+    }
+    DiskScan { matched, container }
+}
+
+/// Whole disks that are not multipath paths and not device-mapper or
+/// virtual: where root may be when it is not on multipath.
+fn other_disks(sys: &Sysfs, mp_paths: &[&str]) -> Result<Vec<String>> {
+    Ok(sys
+        .list("block")?
+        .into_iter()
+        .filter(|n| {
+            !mp_paths.contains(&n.as_str())
+                && !["dm-", "loop", "ram", "sr", "zram", "md", "nbd"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+        })
+        .collect())
+}
+
+fn open_disk(sys: &Sysfs, dev_root: &FsPath, name: &str) -> Option<BlockDev> {
+    let size = sys.read_num(&format!("block/{name}/size")).ok()??;
+    let block = sys
+        .read_num(&format!("block/{name}/queue/logical_block_size"))
+        .ok()?
+        .unwrap_or(512);
+    BlockDev::open(&dev_root.join(name), size, block).ok()
+}
+
+/// Look for root among the LUNs seen so far. `name_to_wwid` maps a
+/// /dev/mapper name (WWID, binding or alias) to its WWID.
+pub fn resolve(
+    spec: &RootSpec,
+    luns: &BTreeMap<&str, Vec<&Path>>,
+    name_to_wwid: &dyn Fn(&str) -> Option<String>,
+    sys: &Sysfs,
+    dev_root: &FsPath,
+) -> Result<Found> {
+    let multipath: Vec<(&str, &Vec<&Path>)> = luns
+        .iter()
+        .filter(|(_, p)| p.len() >= 2)
+        .map(|(w, p)| (*w, p))
+        .collect();
+    let not_yet = || Found::NotYet { stacked: vec![] };
+    match spec {
+        RootSpec::Wwid(w) => {
+            return Ok(if luns.contains_key(w.as_str()) {
+                Found::Multipath(w.clone())
+            } else {
+                not_yet()
+            })
+        }
+        RootSpec::MapName(n) => {
+            let w = name_to_wwid(n).or_else(|| name_to_wwid(strip_part(n)));
+            return Ok(match w {
+                Some(w) if luns.contains_key(w.as_str()) => Found::Multipath(w),
+                _ => not_yet(),
+            });
+        }
+        RootSpec::Kernel(n) => {
+            let disk = n.trim_end_matches(|c: char| c.is_ascii_digit());
+            let disk = if disk.starts_with("sd") {
+                disk
+            } else {
+                n.as_str()
+            };
+            for (w, paths) in &multipath {
+                if paths.iter().any(|p| p.name == disk) {
+                    return Ok(Found::Multipath(w.to_string()));
+                }
+            }
+            let exists = sys.list("block")?.iter().any(|d| n.starts_with(d.as_str()));
+            return Ok(if exists {
+                Found::Elsewhere(n.clone())
+            } else {
+                not_yet()
+            });
+        }
+        RootSpec::Other(_) => return Ok(not_yet()),
+        _ => {}
+    }
+    let mut stacked = Vec::new();
+    for (w, paths) in &multipath {
+        let Some(p) = paths.iter().find(|p| p.usable()) else {
+            continue;
+        };
+        let Some(dev) = open_disk(sys, dev_root, &p.name) else {
+            continue;
+        };
+        let s = scan_disk(&dev, spec);
+        if s.matched {
+            return Ok(Found::Multipath(w.to_string()));
+        }
+        if s.container {
+            stacked.push(w.to_string());
+        }
+    }
+    let mp_paths: Vec<&str> = multipath
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|p| p.name.as_str()))
+        .collect();
+    for name in other_disks(sys, &mp_paths)? {
+        if let Some(dev) = open_disk(sys, dev_root, &name) {
+            if scan_disk(&dev, spec).matched {
+                return Ok(Found::Elsewhere(name));
+            }
+        }
+    }
+    Ok(Found::NotYet { stacked })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn root_forms() {
+        use RootSpec::*;
+        let cases = [
+            ("UUID=ABCD-1234", Uuid("abcd-1234".into())),
+            ("/dev/disk/by-uuid/abcd", Uuid("abcd".into())),
+            ("PARTUUID=0A1B-02", PartUuid("0a1b-02".into())),
+            ("PARTUUID=0a1b-02/PARTNROFF=1", PartUuid("0a1b-02".into())),
+            ("LABEL=my\\x20root", Label("my root".into())),
+            ("/dev/disk/by-partlabel/root", PartLabel("root".into())),
+            (
+                "/dev/disk/by-id/dm-uuid-mpath-36001405aa",
+                Wwid("36001405aa".into()),
+            ),
+            (
+                "/dev/disk/by-id/dm-uuid-part2-mpath-36001405aa",
+                Wwid("36001405aa".into()),
+            ),
+            (
+                "/dev/disk/by-id/wwn-0x6001405AA-part2",
+                Wwid("36001405aa".into()),
+            ),
+            (
+                "/dev/disk/by-id/scsi-1Linux_scsi_debug_2000-part1",
+                Wwid("1Linux_scsi_debug_2000".into()),
+            ),
+            ("/dev/mapper/mpatha-part2", MapName("mpatha-part2".into())),
+            ("/dev/disk/by-id/dm-name-mpatha", MapName("mpatha".into())),
+            ("/dev/sda2", Kernel("sda2".into())),
+            ("/dev/vg/root", Other("/dev/vg/root".into())),
+            ("nfs:10.0.0.1:/x", Other("nfs:10.0.0.1:/x".into())),
+        ];
+        for (s, want) in cases {
+            assert_eq!(parse_root(s), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn partition_suffixes() {
+        assert_eq!(strip_part("mpatha-part2"), "mpatha");
+        assert_eq!(strip_part("mpatha2"), "mpatha2"); // no separator: a name
+        assert_eq!(strip_part("36001405aap1"), "36001405aa");
+        assert_eq!(strip_part("mpatha"), "mpatha");
+        assert_eq!(strip_part("123"), "123");
+    }
+}
