@@ -211,11 +211,12 @@ pub fn resolve(
             })
         }
         RootSpec::MapName(n) => {
-            let w = name_to_wwid(n).or_else(|| name_to_wwid(strip_part(n)));
-            return Ok(match w {
-                Some(w) if luns.contains_key(w.as_str()) => Found::Multipath(w),
-                _ => not_yet(),
-            });
+            // The name itself, then without a partition suffix.
+            let w = [n.as_str(), strip_part(n)]
+                .into_iter()
+                .filter_map(name_to_wwid)
+                .find(|w| luns.contains_key(w.as_str()));
+            return Ok(w.map_or_else(not_yet, Found::Multipath));
         }
         RootSpec::Kernel(n) => {
             let disk = n.trim_end_matches(|c: char| c.is_ascii_digit());

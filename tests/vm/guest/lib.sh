@@ -148,3 +148,16 @@ all_groups() {
         echo
     done
 }
+
+# The sd disk at H:C:T:L, or of a vendor ("LIO-ORG") with a LIO LUN name.
+disk_at() {
+    for _d in /sys/block/sd*; do
+        [ "$(basename "$(readlink "$_d/device")")" = "$1" ] && basename "$_d"
+    done
+}
+lio_disks() { # lio_disks LUNNAME: its sd disks (by the backstore's serial)
+    _ser=$(cat /sys/kernel/config/target/core/rd_mcp_0/$1/wwn/vpd_unit_serial | sed 's/.*: //')
+    for _d in /sys/block/sd*; do
+        od -An -v -tc "$_d/device/vpd_pg83" 2>/dev/null | tr -d ' \n' | grep -q "$(echo "$_ser" | cut -c1-8)" && basename "$_d"
+    done
+}
