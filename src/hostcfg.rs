@@ -184,13 +184,17 @@ pub fn write(etc: &FsPath, maps: &[KnownMap]) -> Result<Vec<String>> {
         return Ok(Vec::new());
     }
     let wwids = mp_dir.join("wwids");
-    let old = std::fs::read_to_string(&wwids).unwrap_or_else(|_| {
-        "# Multipath wwids, Version : 1.0\n\
-         # NOTE: This file is automatically maintained by multipath and multipathd.\n\
-         # You should not need to edit this file in normal circumstances.\n\
-         #\n# Valid WWIDs:\n"
-            .to_string()
-    });
+    // An empty file gets multipath's header. Never a blank line: its
+    // reader takes a line that does not start with '/' for one to skip,
+    // and on a bare newline that skips the entry after it.
+    let old = match std::fs::read_to_string(&wwids) {
+        Ok(s) if !s.trim().is_empty() => s,
+        _ => "# Multipath wwids, Version : 1.0\n\
+              # NOTE: This file is automatically maintained by multipath and multipathd.\n\
+              # You should not need to edit this file in normal circumstances.\n\
+              #\n# Valid WWIDs:\n"
+            .to_string(),
+    };
     let have: BTreeSet<&str> = old
         .lines()
         .filter_map(|l| l.trim().strip_prefix('/')?.strip_suffix('/'))
@@ -301,6 +305,16 @@ mod tests {
         );
         let conf = std::fs::read_to_string(dir.join("mpboot.conf")).unwrap();
         assert!(conf.contains("\n3new name=mpatha paths=4\n"), "{conf}");
+        // An empty wwids file (multipath-tools writes its header into one
+        // too) must not end up with a blank line before our entry.
+        std::fs::write(dir.join("multipath/wwids"), "").unwrap();
+        write(&dir, &maps[..1]).unwrap();
+        let text = std::fs::read_to_string(dir.join("multipath/wwids")).unwrap();
+        assert!(text.starts_with("# Multipath wwids"), "{text}");
+        assert!(
+            !text.contains("\n\n") && text.ends_with("\n/3old/\n"),
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

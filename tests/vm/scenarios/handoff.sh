@@ -33,8 +33,25 @@ dd if=/dev/urandom of=/tmp/blob bs=64k count=4 2>/dev/null
 ) &
 sleep 2
 
+# config --root, as an image build would run it: the map under /mnt is
+# recorded for mpboot and for multipath-tools' wwids file.
+: >/etc/multipath/wwids
+mpboot config --root --root-dir /mnt >/tmp/config.out 2>&1; rc=$?
+sed 's/^/# config: /' /tmp/config.out
+expect_eq "config --root exits 0" $rc 0
+check "mpboot.conf records the LUN with its 3 paths" grep -q "^$W paths=3\$" /etc/mpboot.conf
+check "the WWID is added to multipath's wwids file" grep -qx "/$W/" /etc/multipath/wwids
+mpboot config --root --root-dir /mnt >/dev/null 2>&1
+expect_eq "running it again adds nothing" "$(grep -c "/$W/" /etc/multipath/wwids)" 1
+check "boot mode reads what config wrote" sh -c "echo mpboot.settle=100 >/tmp/cmdline; mpboot --cmdline /tmp/cmdline 2>&1 | grep -q 'from /etc'"
+
+# multipathd with Debian's default find_multipaths strict: only the wwids
+# entry written above keeps it from orphaning the paths.
+# uid_attribute "": with no udevd, multipathd reads WWIDs from sysfs VPD
+# itself (a real system has udev's ID_SERIAL); they must equal ours.
+sed -i 's/find_multipaths no/find_multipaths strict\n    uid_attribute ""/' /etc/multipath.conf
 peer_prepare
-multipathd -d -v2 >/tmp/mpd.log 2>&1 &
+multipathd -d -v3 >/tmp/mpd.log 2>&1 &
 adopted() { multipathd show maps raw format '%n %d' 2>/dev/null | grep -q "^$W dm-"; }
 t0=$(awk '{printf "%d", $1 * 1000}' /proc/uptime)
 wait_for 600 adopted
@@ -51,6 +68,7 @@ echo "# read/write loop: $1 rounds, $2 errors"
 check "the loop ran across the hand-off" test "$1" -gt 5
 expect_eq "the loop saw no error" "$2" 0
 check "still mounted from the partition map" grep -q "^/dev/mapper/$W-part1 /mnt " /proc/mounts
-grep -iE "reload|flush|orphan|remove" /tmp/mpd.log | head -5 | sed 's/^/# multipathd: /'
+grep -iE "wwid|flush|ACT_|orphan|reload|in use|remov" /tmp/mpd.log | grep -v "setting:" | head -30 | sed "s/^/# mpd: /"
+check "multipathd neither orphaned nor tried to flush anything" sh -c "! grep -v 'setting:' /tmp/mpd.log | grep -qiE 'orphan|flush'"
 multipathd shutdown >/dev/null 2>&1
 umount /mnt
