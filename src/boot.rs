@@ -95,9 +95,20 @@ impl PathTimes {
     }
 }
 
-pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<()> {
+/// Returns whether the kernel command line asked for the supervisor.
+pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
     let line = read_small(&opts.cmdline).unwrap_or_default();
     let args = bootcfg::parse_cmdline(&line);
+    let supervise = args.supervise == Some(true) && !args.off;
+    wait_and_assemble(sys, dev_root, opts, &args).map(|()| supervise)
+}
+
+fn wait_and_assemble(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    opts: &Options,
+    args: &BootArgs,
+) -> Result<()> {
     for w in &args.warnings {
         log::warn(&format!("{}: {w}", opts.cmdline.display()));
     }
@@ -232,7 +243,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<()> {
                     }
                 }
                 if ready || now >= deadline {
-                    return finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, &args);
+                    return finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, args);
                 }
             }
             Goal::AllMultipath => {
@@ -248,7 +259,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<()> {
                         log::notice("no LUN with two or more paths: nothing to do");
                         return Ok(());
                     }
-                    return finish(sys, dev_root, &luns, &wwids, &known, &name_of, &map, &args);
+                    return finish(sys, dev_root, &luns, &wwids, &known, &name_of, &map, args);
                 }
                 next = next.min(quiet_since + settle);
             }

@@ -14,6 +14,7 @@ use crate::hostcfg;
 use crate::log;
 use crate::maps::{self, MapView};
 use crate::nodes::{NodePolicy, Nodes};
+use crate::supervisor;
 use crate::sysfs::{scsi, Sysfs};
 use crate::table::GroupState;
 use crate::topology::{self, Grouping, Path, Policy, Selector};
@@ -49,6 +50,32 @@ pub enum Command {
     Remove(RemoveCmd),
     Message(MessageCmd),
     Config(ConfigCmd),
+    Supervise(SuperviseCmd),
+}
+
+#[derive(FromArgs, Debug, Clone)]
+/// Keep the multipath maps healthy until multipathd takes over: one thread,
+/// event-driven; fails, reinstates and adds paths, regroups on ALUA changes,
+/// fails back. Runs as @mpboot; exits 0 when multipathd starts, or on
+/// SIGTERM, leaving every map as it is.
+#[argh(subcommand, name = "supervise")]
+pub struct SuperviseCmd {
+    /// seconds between checks of healthy paths (default 5)
+    #[argh(option, default = "5")]
+    pub check_interval: u64,
+    /// milliseconds between checks of failed paths (default 1000)
+    #[argh(option, default = "1000")]
+    pub failed_interval_ms: u64,
+    /// with every path down, checks before queued I/O fails (default:
+    /// queue until a path returns, right for root maps)
+    #[argh(option)]
+    pub no_path_retry: Option<u32>,
+    /// stay on the group in use when a better one returns
+    #[argh(switch)]
+    pub no_failback: bool,
+    /// where the state file for `mpboot status` goes (default /run/mpboot)
+    #[argh(option, default = "PathBuf::from(\"/run/mpboot\")")]
+    pub run_dir: PathBuf,
 }
 
 #[derive(FromArgs, Debug)]
@@ -73,7 +100,7 @@ pub struct ConfigCmd {
 #[argh(subcommand, name = "list")]
 pub struct ListCmd {}
 
-#[derive(FromArgs, Debug)]
+#[derive(FromArgs, Debug, Clone)]
 /// Build multipath maps for the named WWIDs (even with one path), or with
 /// --all for every WWID that has at least two paths.
 #[argh(subcommand, name = "assemble")]
@@ -103,6 +130,9 @@ pub struct AssembleCmd {
     /// print the tables that would be loaded, change nothing
     #[argh(switch)]
     pub dry_run: bool,
+    /// then become the supervisor (mpboot supervise), as @mpboot
+    #[argh(switch)]
+    pub supervise: bool,
     /// do not map partitions (kpartx's job otherwise)
     #[argh(switch)]
     pub no_partitions: bool,
@@ -163,6 +193,7 @@ impl AssembleCmd {
             no_queue: false,
             nodes: NodePolicy::Auto,
             dry_run: false,
+            supervise: false,
             no_partitions: false,
             part_sep: "-part".into(),
         }
@@ -221,6 +252,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
             }
             config(&sys, &top.etc, &c)?
         }
+        Command::Supervise(c) => supervise(&sys, &top, &c, &Policy::default())?,
         Command::Message(m) => {
             if m.words.is_empty() {
                 return Err(Failure::Usage(Usage("message: no message given".into())));
@@ -290,9 +322,13 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
         let boot = boot::Options {
             cmdline: top.cmdline.clone(),
             etc: top.etc.clone(),
-            map: opts,
+            map: opts.clone(),
         };
-        return boot::run(sys, &top.dev, &boot);
+        let supervise = boot::run(sys, &top.dev, &boot)?;
+        if a.supervise || supervise {
+            return supervise_exec(top);
+        }
+        return Ok(());
     }
     let scan = scan(sys)?;
     let luns = topology::by_wwid(&scan.paths);
@@ -324,7 +360,55 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
             required: a.wwids.iter().any(|x| x == w),
         })
         .collect();
-    assemble::run(sys, &top.dev, &luns, &wants, &opts)
+    assemble::run(sys, &top.dev, &luns, &wants, &opts)?;
+    if a.supervise && !a.dry_run {
+        return supervise_exec(top);
+    }
+    Ok(())
+}
+
+/// Become the supervisor: exec ourselves as `@mpboot supervise`, so the
+/// switch-root and shutdown killing sprees spare us (systemd's convention
+/// for root storage daemons).
+fn supervise_exec(top: &Top) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new("/proc/self/exe")
+        .arg0("@mpboot")
+        .arg("--sysfs")
+        .arg(&top.sysfs)
+        .arg("--dev")
+        .arg(&top.dev)
+        .arg("supervise")
+        .exec();
+    Err(Error::Read {
+        path: "/proc/self/exe".into(),
+        source: err,
+    })
+}
+
+fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Result<()> {
+    // Run as @mpboot: re-exec when started under another name.
+    let argv0 = std::env::args().next().unwrap_or_default();
+    if !argv0.starts_with('@') {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new("/proc/self/exe")
+            .arg0("@mpboot")
+            .args(std::env::args().skip(1))
+            .exec();
+        return Err(Error::Read {
+            path: "/proc/self/exe".into(),
+            source: err,
+        });
+    }
+    let opts = supervisor::Options {
+        failed_interval: std::time::Duration::from_millis(c.failed_interval_ms.max(100)),
+        ok_interval: std::time::Duration::from_secs(c.check_interval.max(1)),
+        no_path_retry: c.no_path_retry,
+        failback: !c.no_failback,
+        policy: *policy,
+        run_dir: c.run_dir.clone(),
+    };
+    supervisor::run(sys, &top.dev, opts)
 }
 
 /// Kernel name and sysfs view of the path with numbers `dev`.
@@ -384,7 +468,27 @@ fn device_names(ctl: &Control) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The running supervisor's view, when there is one.
+fn supervisor_view(run_dir: &FsPath) {
+    let Ok(state) = std::fs::read_to_string(run_dir.join("state")) else {
+        return;
+    };
+    let pid = state
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("pid "))
+        .unwrap_or("");
+    if pid.is_empty() || !FsPath::new(&format!("/proc/{pid}")).exists() {
+        return;
+    }
+    println!("supervisor @mpboot (pid {pid}):");
+    for l in state.lines().skip(1) {
+        println!("  {l}");
+    }
+}
+
 fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
+    supervisor_view(FsPath::new("/run/mpboot"));
     let ctl = Control::open(dev_root, misc_devt(sys))?;
     let (names, all) = if names.is_empty() {
         (device_names(&ctl)?, true)

@@ -17,6 +17,8 @@ mod nodes;
 mod partitions;
 mod probe;
 mod rootdev;
+mod sgio;
+mod supervisor;
 mod sysfs;
 mod table;
 #[cfg(test)]

@@ -53,6 +53,12 @@ pub struct Listener {
     fd: OwnedFd,
 }
 
+impl AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
 fn sock_err(what: &'static str) -> impl Fn(Errno) -> Error {
     move |source| Error::Ioctl {
         cmd: what,

@@ -330,6 +330,13 @@ impl Control {
         Ok((DeviceInfo::from(&reply), targets))
     }
 
+    /// Arm event polling (kernel 4.18+): the control fd then polls readable
+    /// after the next event on any DM device. Re-arm after each wake-up.
+    pub fn arm_poll(&self) -> Result<()> {
+        self.call(Cmd::DevArmPoll, &Request::default(), &[], "")
+            .map(|_| ())
+    }
+
     /// Send a target message (`fail_path 8:0`, `switch_group 2`, ...).
     pub fn target_msg(&self, id: DevId, sector: u64, msg: &str) -> Result<Option<String>> {
         let data = uapi::encode_target_msg(sector, msg);
@@ -342,6 +349,12 @@ impl Control {
         Ok((reply.flags & uapi::DM_DATA_OUT_FLAG != 0)
             .then(|| uapi::get_cstr(&out, 0, out.len()))
             .flatten())
+    }
+}
+
+impl std::os::fd::AsFd for Control {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.file.as_fd()
     }
 }
 

@@ -63,6 +63,7 @@ pub enum Cmd {
     TableClear = 10,
     TableStatus = 12,
     TargetMsg = 14,
+    DevArmPoll = 16,
 }
 
 impl Cmd {
@@ -78,6 +79,7 @@ impl Cmd {
             Cmd::TableClear => "DM_TABLE_CLEAR",
             Cmd::TableStatus => "DM_TABLE_STATUS",
             Cmd::TargetMsg => "DM_TARGET_MSG",
+            Cmd::DevArmPoll => "DM_DEV_ARM_POLL",
         }
     }
 
@@ -298,6 +300,7 @@ mod tests {
         assert_eq!(Cmd::TableStatus.request(), 0xc138_fd0c);
         assert_eq!(Cmd::TargetMsg.request(), 0xc138_fd0e);
         assert_eq!(Cmd::TableClear.request(), 0xc138_fd0a);
+        assert_eq!(Cmd::DevArmPoll.request(), 0xc138_fd10);
     }
 
     #[test]
