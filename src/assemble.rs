@@ -80,7 +80,7 @@ pub fn run(
                 wwids: vec![w.wwid.clone()],
             });
         };
-        match topology::map_spec(&w.wwid, paths, opts.policy) {
+        match topology::map_spec(&w.wwid, paths, opts.policy, &[]) {
             Some(mut spec) => {
                 if let Some(n) = &w.name {
                     spec.name = n.clone();

@@ -143,7 +143,13 @@ impl Supervisor<'_> {
             };
             let mut policy = self.opts.policy;
             policy.queue_if_no_path = v.table.features.iter().any(|f| f == "queue_if_no_path");
-            let Some(mut spec) = topology::map_spec(wwid, paths, policy) else {
+            let live: Vec<String> = v
+                .table
+                .groups
+                .iter()
+                .flat_map(|g| g.paths.iter().map(|p| p.dev.clone()))
+                .collect();
+            let Some(mut spec) = topology::map_spec(wwid, paths, policy, &live) else {
                 continue;
             };
             spec.name = name.clone();

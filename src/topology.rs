@@ -240,11 +240,14 @@ pub fn by_wwid(paths: &[Path]) -> BTreeMap<&str, Vec<&Path>> {
 }
 
 /// Build the map for one LUN from its paths. None when no path is usable.
-pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy) -> Option<MapSpec> {
+/// Paths whose numbers are in `keep` stay even when not running: a path
+/// that is down but still present belongs in a live map's table, where the
+/// kernel fails it and a checker reinstates it.
+pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) -> Option<MapSpec> {
     let mut left_out = Vec::new();
     let mut usable: Vec<&Path> = Vec::new();
     for p in paths {
-        if !p.usable() {
+        if !p.usable() && !keep.contains(&p.devt.to_string()) {
             left_out.push((p.name.clone(), format!("state {}", p.state)));
         } else if p.size == 0 {
             left_out.push((p.name.clone(), "size 0".into()));
@@ -357,7 +360,7 @@ mod tests {
             path("sdd", 48, Some(Optimized), "running"),
         ];
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
         assert_eq!(
             devs(&spec),
             vec![vec!["8:0", "8:48"], vec!["8:16"], vec!["8:32"]]
@@ -378,7 +381,7 @@ mod tests {
         ];
         ps[1].preferred = true;
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:16", "8:0"]]);
     }
 
@@ -394,7 +397,7 @@ mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            devs(&map_spec("w", &refs, fo).unwrap()),
+            devs(&map_spec("w", &refs, fo, &[]).unwrap()),
             vec![vec!["8:0"], vec!["8:16"]]
         );
         let mb = Policy {
@@ -402,7 +405,7 @@ mod tests {
             selector: Selector::RoundRobin,
             queue_if_no_path: false,
         };
-        let spec = map_spec("w", &refs, mb).unwrap();
+        let spec = map_spec("w", &refs, mb, &[]).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
         assert_eq!(
             spec.table.to_string(),
@@ -417,7 +420,7 @@ mod tests {
             path("sda", 0, None, "running"),
         ];
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
         assert!(spec.table.hw_handler.is_empty());
     }
@@ -431,12 +434,15 @@ mod tests {
         ];
         ps[2].size = 1;
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default()).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:16"]]);
         assert_eq!(spec.left_out.len(), 2);
         let all_off = [path("sda", 0, None, "offline")];
         let refs: Vec<&Path> = all_off.iter().collect();
-        assert!(map_spec("w", &refs, Policy::default()).is_none());
+        assert!(map_spec("w", &refs, Policy::default(), &[]).is_none());
+        // Kept: a down path already in a live table stays.
+        let keep = vec!["8:0".to_string()];
+        assert!(map_spec("w", &refs, Policy::default(), &keep).is_some());
     }
 
     #[test]

@@ -54,7 +54,9 @@ echo offline >/sys/block/$ao/device/state
 t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(dev_of $ao) | tail -n1)\" = F ]")
 echo "# offlined $ao: marked failed after $t ms"
 check "offlined active path is failed" test "$t" -ge 0
-sleep 1
+# Past a reconcile tick (5 s): the down path must stay in the table.
+sleep 6
+check "the down path stays in the table" sh -c "dmsetup table $W | tr ' ' '\n' | grep -qx $(dev_of $ao)"
 echo running >/sys/block/$ao/device/state
 t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(dev_of $ao) | tail -n1)\" = A ]")
 echo "# path $ao back: reinstated after $t ms"
