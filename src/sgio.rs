@@ -110,11 +110,44 @@ impl Sg {
         Ok((hdr.status, hdr.host_status, hdr.driver_status, sense))
     }
 
-    pub fn test_unit_ready(&self, timeout_ms: u32) -> Tur {
-        match self.command(&[0u8; 6], timeout_ms) {
-            Err(_) => Tur::Down,
-            Ok((status, host, driver, sense)) => classify(status, host, driver, &sense),
+    pub fn test_unit_ready(&self, timeout_ms: u32) -> Result<Tur, Errno> {
+        let (status, host, driver, sense) = self.command(&[0u8; 6], timeout_ms)?;
+        Ok(classify(status, host, driver, &sense))
+    }
+}
+
+/// Check a path: TEST UNIT READY, or where the device takes no SG_IO, one
+/// direct read of its first block.
+pub fn check_path(dev: &Path, timeout_ms: u32) -> Tur {
+    let Ok(sg) = Sg::open(dev) else {
+        return Tur::Down;
+    };
+    match sg.test_unit_ready(timeout_ms) {
+        Ok(t) => t,
+        Err(Errno::ENOTTY | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
+            directio_read(dev)
         }
+        Err(_) => Tur::Down,
+    }
+}
+
+/// One 4 KiB O_DIRECT read at offset 0, past every cache.
+pub fn directio_read(dev: &Path) -> Tur {
+    use std::os::unix::fs::FileExt;
+    const BLOCK: usize = 4096;
+    let Ok(f) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT | libc::O_NONBLOCK)
+        .open(dev)
+    else {
+        return Tur::Down;
+    };
+    // O_DIRECT wants a buffer aligned to the logical block size.
+    let mut raw = vec![0u8; 2 * BLOCK];
+    let off = raw.as_ptr().align_offset(BLOCK);
+    match f.read_at(&mut raw[off..off + BLOCK], 0) {
+        Ok(n) if n > 0 => Tur::Up,
+        _ => Tur::Down,
     }
 }
 
@@ -147,6 +180,18 @@ pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fallback_reads_where_there_is_no_sg_io() {
+        // A regular file answers SG_IO with ENOTTY: the direct read decides.
+        let p = std::env::temp_dir().join(format!("mpboot-sg-{}", std::process::id()));
+        std::fs::write(&p, vec![7u8; 8192]).unwrap();
+        assert_eq!(check_path(&p, 1000), Tur::Up);
+        std::fs::write(&p, b"").unwrap();
+        assert_eq!(check_path(&p, 1000), Tur::Down);
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(check_path(Path::new("/nonexistent/sdz"), 1000), Tur::Down);
+    }
 
     #[test]
     fn tur_outcomes() {

@@ -21,7 +21,7 @@ use crate::error::{chain, Result};
 use crate::log;
 use crate::maps::{self, MapView};
 use crate::nodes::{NodePolicy, Nodes};
-use crate::sgio::{Sg, Tur};
+use crate::sgio::{self, Tur};
 use crate::sysfs::{scsi, Sysfs};
 use crate::table::GroupState;
 use crate::topology::{self, Policy};
@@ -207,8 +207,7 @@ impl Supervisor<'_> {
                     .ok()
                     .flatten();
                 let tur = if state.as_deref() == Some("running") {
-                    Sg::open(&self.dev_root.join(&p.name))
-                        .map_or(Tur::Down, |sg| sg.test_unit_ready(3000))
+                    sgio::check_path(&self.dev_root.join(&p.name), 3000)
                 } else {
                     Tur::Down
                 };

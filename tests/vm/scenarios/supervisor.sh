@@ -92,12 +92,43 @@ check "the loop ran throughout" test "$1" -gt 10
 expect_eq "no I/O error, no data lost, across everything above" "$2" 0
 dmesg | grep -E "mpboot: .*all paths down" | sed 's/^/# /'
 
+# Idle: no busy waiting between checks.
+c1=$(awk '{print $14 + $15}' /proc/$P/stat); sleep 3; c2=$(awk '{print $14 + $15}' /proc/$P/stat)
+echo "# supervisor CPU over 3 s idle: $((c2 - c1)) ticks of 10 ms"
+check "idle CPU: under 10 ticks in 3 s" test $((c2 - c1)) -lt 10
+
+# It never holds a map open: removal works under it, and a new map is
+# picked up.
+check "remove works while supervised" mpboot remove $W
+mpboot assemble --all >/dev/null 2>&1
+wait_for 80 grep -q "^map $W " /run/mpboot/state
+check "a map made later is supervised" grep -q "^map $W " /run/mpboot/state
+
 # SIGTERM: exit, maps untouched.
 before=$(dmsetup table $W)
 kill -TERM $P
 t=$(ms_until 3000 gone $P)
 check "SIGTERM: exited ($t ms)" test "$t" -ge 0
 expect_eq "SIGTERM: map untouched" "$(dmsetup table $W)" "$before"
+
+# no_path_retry 2: with every path down, queued I/O fails after 2 checks.
+mpboot supervise --no-path-retry 2 &
+wait_for 100 test -n "$(sup_pid)"
+P=$(sup_pid)
+sleep 1
+for d in sda sdb sdc; do echo offline >/sys/block/$d/device/state; done
+t0=$(now_ms)
+dd if=/dev/mapper/$W of=/dev/null bs=4k count=1 skip=100 iflag=direct 2>/dev/null
+rc=$?
+echo "# all paths down, no_path_retry 2: read ended with $rc after $(($(now_ms) - t0)) ms"
+check "queued read failed in the end (status $rc)" test $rc -ne 0
+check "it said so" sh -c "dmesg | grep -q 'no path for 2 checks: failing queued I/O'"
+for d in sda sdb sdc; do echo running >/sys/block/$d/device/state; done
+wait_for 50 sh -c "dmesg | grep -q 'queueing restored'"
+check "a path back restores queueing" sh -c "dmesg | grep -q 'queueing restored'"
+expect_eq "queue_if_no_path is back in the table" "$(dmsetup table $W | awk '{print $4, $5}')" "1 queue_if_no_path"
+kill -TERM $P
+wait_for 30 gone $P
 
 # multipathd starts: the supervisor steps aside.
 mpboot supervise &
