@@ -183,9 +183,17 @@ impl Supervisor<'_> {
     }
 
     /// Check the paths that are due; fail, reinstate, fail back.
-    fn check_paths(&mut self, force: bool) {
+    fn check_paths(&mut self) {
         let now = Instant::now();
         for name in self.maps.keys().cloned().collect::<Vec<_>>() {
+            // Nothing due on this map: no ioctl for it this round.
+            let due = self
+                .maps
+                .get(&name)
+                .is_some_and(|m| m.paths.values().any(|p| p.next_check <= now));
+            if !due {
+                continue;
+            }
             let Some(v) = self.view(&name) else { continue };
             let dm_active: BTreeMap<&str, bool> = v
                 .status
@@ -196,8 +204,9 @@ impl Supervisor<'_> {
             let Some(m) = self.maps.get_mut(&name) else {
                 continue;
             };
+            let mut acted = false;
             for (dev, p) in m.paths.iter_mut() {
-                if !force && p.next_check > now {
+                if p.next_check > now {
                     continue;
                 }
                 let active = dm_active.get(dev.as_str()).copied().unwrap_or(false);
@@ -212,6 +221,7 @@ impl Supervisor<'_> {
                     Tur::Down
                 };
                 let up = tur != Tur::Down;
+                acted |= up != active;
                 if up && !active {
                     match self.ctl.target_msg(
                         DevId::Name(&name),
@@ -242,16 +252,24 @@ impl Supervisor<'_> {
                 };
                 p.next_check = now + interval;
             }
-            self.no_path_policy(&name);
+            // The status after what the checker did, read once for both.
+            let v = if acted {
+                match self.view(&name) {
+                    Some(v) => v,
+                    None => continue,
+                }
+            } else {
+                v
+            };
+            self.no_path_policy(&name, &v);
             if self.opts.failback {
-                self.failback(&name);
+                self.failback(&name, &v);
             }
         }
     }
 
     /// Queueing with no path left: forever, or `no_path_retry` checks.
-    fn no_path_policy(&mut self, name: &str) {
-        let Some(v) = self.view(name) else { return };
+    fn no_path_policy(&mut self, name: &str, v: &MapView) {
         let any_active = v
             .status
             .groups
@@ -294,8 +312,7 @@ impl Supervisor<'_> {
 
     /// Back to the best group (the first with a usable path) when I/O runs
     /// on a worse one.
-    fn failback(&mut self, name: &str) {
-        let Some(v) = self.view(name) else { return };
+    fn failback(&mut self, name: &str, v: &MapView) {
         let best = v
             .status
             .groups
@@ -463,7 +480,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
                 }
             }
         }
-        s.check_paths(false);
+        s.check_paths();
         s.write_state();
     }
 }
