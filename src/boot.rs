@@ -178,6 +178,8 @@ fn wait_and_assemble(
         seen: BTreeMap::new(),
     };
     let mut goal = goal;
+    // Where root= was found: (WWID, partition).
+    let mut root_at: Option<(String, Option<u32>)> = None;
     loop {
         let now = Instant::now();
         let scan = scsi::scan(sys)?;
@@ -194,9 +196,10 @@ fn wait_and_assemble(
         match &goal {
             Goal::Root(spec) => {
                 match rootdev::resolve(spec, &luns, &name_to_wwid, sys, dev_root)? {
-                    Found::Multipath(w) => {
-                        log::info(&format!("root is on multipath LUN {w}"));
-                        goal = Goal::Wwids(vec![w]);
+                    Found::Multipath { wwid, part } => {
+                        log::info(&format!("root is on multipath LUN {wwid}"));
+                        root_at = Some((wwid.clone(), part));
+                        goal = Goal::Wwids(vec![wwid]);
                         continue;
                     }
                     Found::Elsewhere(dev) => {
@@ -243,7 +246,16 @@ fn wait_and_assemble(
                     }
                 }
                 if ready || now >= deadline {
-                    return finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, args);
+                    let done = finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, args);
+                    if let (Ok(()), Some((w, part))) = (&done, &root_at) {
+                        record_root(
+                            dev_root,
+                            &name_of(w).unwrap_or_else(|| w.clone()),
+                            *part,
+                            &map.part_sep,
+                        );
+                    }
+                    return done;
                 }
             }
             Goal::AllMultipath => {
@@ -274,6 +286,26 @@ fn wait_and_assemble(
             }
             None => std::thread::sleep(timeout.min(Duration::from_millis(250))),
         }
+    }
+}
+
+/// Tell the initramfs which device root is (`/run/mpboot/root`): the
+/// partition map, so that nothing mounts a path's own partition instead.
+fn record_root(dev_root: &FsPath, map: &str, part: Option<u32>, sep: &str) {
+    let name = match part {
+        Some(n) => format!("{map}{sep}{n}"),
+        None => map.to_string(),
+    };
+    let dev = dev_root.join("mapper").join(name);
+    let dir = FsPath::new("/run/mpboot");
+    let written = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(dir.join("root"), format!("{}\n", dev.display())));
+    match written {
+        Ok(()) => log::info(&format!("root device: {}", dev.display())),
+        Err(e) => log::warn(&format!(
+            "cannot record the root device in {}: {e}",
+            dir.display()
+        )),
     }
 }
 

@@ -19,8 +19,8 @@ pub enum RootSpec {
     PartUuid(String),
     Label(String),
     PartLabel(String),
-    /// The WWID itself (by-id dm-uuid, wwn-, scsi- names).
-    Wwid(String),
+    /// The WWID itself (by-id dm-uuid, wwn-, scsi- names), and a partition.
+    Wwid(String, Option<u32>),
     /// A /dev/mapper name, possibly with a partition suffix.
     MapName(String),
     /// A kernel disk or partition name (`sda2`).
@@ -48,6 +48,19 @@ fn unescape(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The partition number a `-partN` (…) suffix names, if any.
+pub fn part_number(name: &str) -> Option<u32> {
+    let base = strip_part(name);
+    (base.len() < name.len())
+        .then(|| {
+            name[base.len()..]
+                .trim_start_matches(|c: char| !c.is_ascii_digit())
+                .parse()
+                .ok()
+        })
+        .flatten()
 }
 
 /// Drop a `-partN` / `-pN` / `pN` / `N` partition suffix from a name.
@@ -83,15 +96,21 @@ pub fn parse_root(s: &str) -> RootSpec {
     if let Some(id) = s.strip_prefix("/dev/disk/by-id/") {
         if let Some(rest) = id.strip_prefix("dm-uuid-") {
             // dm-uuid-mpath-WWID, or dm-uuid-partN-mpath-WWID.
-            if let Some((_, w)) = rest.split_once("mpath-") {
-                return RootSpec::Wwid(w.to_string());
+            if let Some((p, w)) = rest.split_once("mpath-") {
+                let part = p
+                    .strip_prefix("part")
+                    .and_then(|n| n.trim_end_matches('-').parse().ok());
+                return RootSpec::Wwid(w.to_string(), part);
             }
         }
         if let Some(hex) = id.strip_prefix("wwn-0x") {
-            return RootSpec::Wwid(format!("3{}", strip_part(hex).to_ascii_lowercase()));
+            return RootSpec::Wwid(
+                format!("3{}", strip_part(hex).to_ascii_lowercase()),
+                part_number(hex),
+            );
         }
         if let Some(serial) = id.strip_prefix("scsi-") {
-            return RootSpec::Wwid(strip_part(serial).to_string());
+            return RootSpec::Wwid(strip_part(serial).to_string(), part_number(serial));
         }
         if let Some(name) = id.strip_prefix("dm-name-") {
             return RootSpec::MapName(name.to_string());
@@ -111,8 +130,8 @@ pub fn parse_root(s: &str) -> RootSpec {
 /// Where the search for root ended up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Found {
-    /// On this multipath LUN.
-    Multipath(String),
+    /// On this multipath LUN; on its partition `part`, if one.
+    Multipath { wwid: String, part: Option<u32> },
     /// On a disk that is not multipath: nothing for us to do.
     Elsewhere(String),
     /// Not seen (yet).
@@ -124,27 +143,31 @@ pub enum Found {
 
 /// What a disk holds that `spec` may name.
 struct DiskScan {
-    matched: bool,
+    /// Some(None): the whole disk; Some(Some(n)): partition n.
+    matched: Option<Option<u32>>,
     container: bool,
 }
 
 fn scan_disk(dev: &BlockDev, spec: &RootSpec) -> DiskScan {
     // A disk with an unreadable table is not the root disk; the boot goes on.
     let table = dev.partition_table().ok().flatten();
-    let mut regions = vec![(0u64, dev.sectors)];
-    let mut matched = false;
+    let mut regions = vec![(None, 0u64, dev.sectors)];
+    let mut matched = None;
     if let Some(t) = &table {
         for p in t.partitions.iter().filter(|p| !p.extended) {
-            regions.push((p.start, p.size));
-            matched |= match spec {
+            regions.push((Some(p.number), p.start, p.size));
+            let hit = match spec {
                 RootSpec::PartUuid(u) => p.partuuid.eq_ignore_ascii_case(u),
                 RootSpec::PartLabel(l) => p.label.as_deref() == Some(l.as_str()),
                 _ => false,
             };
+            if hit {
+                matched = Some(Some(p.number));
+            }
         }
     }
     let mut container = false;
-    for (start, size) in regions {
+    for (number, start, size) in regions {
         let base = start * 512;
         let info = probe::probe(&mut |off, len| {
             (off + len <= size * 512)
@@ -153,11 +176,14 @@ fn scan_disk(dev: &BlockDev, spec: &RootSpec) -> DiskScan {
         });
         if let Some(fs) = info {
             container |= fs.kind.is_container();
-            matched |= match spec {
+            let hit = match spec {
                 RootSpec::Uuid(u) => fs.uuid.as_deref() == Some(u.as_str()),
                 RootSpec::Label(l) => fs.label.as_deref() == Some(l.as_str()),
                 _ => false,
             };
+            if hit {
+                matched = Some(number);
+            }
         }
     }
     DiskScan { matched, container }
@@ -203,9 +229,12 @@ pub fn resolve(
         .collect();
     let not_yet = || Found::NotYet { stacked: vec![] };
     match spec {
-        RootSpec::Wwid(w) => {
+        RootSpec::Wwid(w, part) => {
             return Ok(if luns.contains_key(w.as_str()) {
-                Found::Multipath(w.clone())
+                Found::Multipath {
+                    wwid: w.clone(),
+                    part: *part,
+                }
             } else {
                 not_yet()
             })
@@ -216,7 +245,10 @@ pub fn resolve(
                 .into_iter()
                 .filter_map(name_to_wwid)
                 .find(|w| luns.contains_key(w.as_str()));
-            return Ok(w.map_or_else(not_yet, Found::Multipath));
+            return Ok(w.map_or_else(not_yet, |wwid| Found::Multipath {
+                wwid,
+                part: part_number(n),
+            }));
         }
         RootSpec::Kernel(n) => {
             let disk = n.trim_end_matches(|c: char| c.is_ascii_digit());
@@ -227,7 +259,10 @@ pub fn resolve(
             };
             for (w, paths) in &multipath {
                 if paths.iter().any(|p| p.name == disk) {
-                    return Ok(Found::Multipath(w.to_string()));
+                    return Ok(Found::Multipath {
+                        wwid: w.to_string(),
+                        part: n[disk.len()..].parse().ok(),
+                    });
                 }
             }
             let exists = sys.list("block")?.iter().any(|d| n.starts_with(d.as_str()));
@@ -249,8 +284,11 @@ pub fn resolve(
             continue;
         };
         let s = scan_disk(&dev, spec);
-        if s.matched {
-            return Ok(Found::Multipath(w.to_string()));
+        if let Some(part) = s.matched {
+            return Ok(Found::Multipath {
+                wwid: w.to_string(),
+                part,
+            });
         }
         if s.container {
             stacked.push(w.to_string());
@@ -262,7 +300,7 @@ pub fn resolve(
         .collect();
     for name in other_disks(sys, &mp_paths)? {
         if let Some(dev) = open_disk(sys, dev_root, &name) {
-            if scan_disk(&dev, spec).matched {
+            if scan_disk(&dev, spec).matched.is_some() {
                 return Ok(Found::Elsewhere(name));
             }
         }
@@ -286,19 +324,19 @@ mod tests {
             ("/dev/disk/by-partlabel/root", PartLabel("root".into())),
             (
                 "/dev/disk/by-id/dm-uuid-mpath-36001405aa",
-                Wwid("36001405aa".into()),
+                Wwid("36001405aa".into(), None),
             ),
             (
                 "/dev/disk/by-id/dm-uuid-part2-mpath-36001405aa",
-                Wwid("36001405aa".into()),
+                Wwid("36001405aa".into(), Some(2)),
             ),
             (
                 "/dev/disk/by-id/wwn-0x6001405AA-part2",
-                Wwid("36001405aa".into()),
+                Wwid("36001405aa".into(), Some(2)),
             ),
             (
                 "/dev/disk/by-id/scsi-1Linux_scsi_debug_2000-part1",
-                Wwid("1Linux_scsi_debug_2000".into()),
+                Wwid("1Linux_scsi_debug_2000".into(), Some(1)),
             ),
             ("/dev/mapper/mpatha-part2", MapName("mpatha-part2".into())),
             ("/dev/disk/by-id/dm-name-mpatha", MapName("mpatha".into())),
@@ -318,5 +356,8 @@ mod tests {
         assert_eq!(strip_part("36001405aap1"), "36001405aa");
         assert_eq!(strip_part("mpatha"), "mpatha");
         assert_eq!(strip_part("123"), "123");
+        assert_eq!(part_number("mpatha-part12"), Some(12));
+        assert_eq!(part_number("36001405aap1"), Some(1));
+        assert_eq!(part_number("mpatha"), None);
     }
 }

@@ -52,6 +52,8 @@ for r in "UUID=$U" "PARTUUID=$PU" "LABEL=myroot" "PARTLABEL=rootfs" \
     expect_eq "root=$r: exactly the root LUN and its 2 partitions" \
         "$(dmsetup ls | awk '{print $1}' | sort | tr '\n' ' ')" "$W $W-part1 $W-part2 "
     check "root=$r: source logged" grep -q "root is on multipath LUN $W" /tmp/boot.err
+    expect_eq "root=$r: root device recorded for the initramfs" "$(cat /run/mpboot/root)" "/dev/mapper/$W-part2"
+    rm -f /run/mpboot/root
     mpboot remove --all >/dev/null
 done
 
