@@ -195,7 +195,7 @@ fn wait_and_assemble(
 
         match &goal {
             Goal::Root(spec) => {
-                match rootdev::resolve(spec, &luns, &name_to_wwid, sys, dev_root)? {
+                match rootdev::resolve(spec, &luns, &name_to_wwid, &|_, n| n >= 2, sys, dev_root)? {
                     Found::Multipath { wwid, part } => {
                         log::info(&format!("root is on multipath LUN {wwid}"));
                         root_at = Some((wwid.clone(), part));
@@ -247,6 +247,23 @@ fn wait_and_assemble(
                 }
                 if ready || now >= deadline {
                     let done = finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, args);
+                    // WWIDs from the command line or files: where is root= among them?
+                    if root_at.is_none() {
+                        if let Some(r) = &args.root {
+                            let spec = rootdev::parse_root(r);
+                            let assembled = |w: &str, _| wwids.iter().any(|x| x == w);
+                            if let Ok(Found::Multipath { wwid, part }) = rootdev::resolve(
+                                &spec,
+                                &luns,
+                                &name_to_wwid,
+                                &assembled,
+                                sys,
+                                dev_root,
+                            ) {
+                                root_at = Some((wwid, part));
+                            }
+                        }
+                    }
                     if let (Ok(()), Some((w, part))) = (&done, &root_at) {
                         record_root(
                             dev_root,

@@ -71,23 +71,30 @@ impl Nodes {
             source,
         };
         let want = makedev(devt.major.into(), devt.minor.into());
-        match fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_block_device() && m.rdev() == want => return Ok(()),
-            // A link (udev's) that resolves to the right device is fine too.
-            Ok(m) if m.file_type().is_symlink() => {
-                if fs::metadata(&path)
-                    .is_ok_and(|t| t.file_type().is_block_device() && t.rdev() == want)
-                {
-                    return Ok(());
+        // Twice at most: udev may make its link between our look and mknod.
+        for _ in 0..2 {
+            match fs::symlink_metadata(&path) {
+                Ok(m) if m.file_type().is_block_device() && m.rdev() == want => return Ok(()),
+                // A link (udev's) that resolves to the right device is fine too.
+                Ok(m) if m.file_type().is_symlink() => {
+                    if fs::metadata(&path)
+                        .is_ok_and(|t| t.file_type().is_block_device() && t.rdev() == want)
+                    {
+                        return Ok(());
+                    }
+                    fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?;
                 }
-                fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?;
+                Ok(m) if m.is_dir() => return Err(err(Errno::EISDIR)),
+                Ok(_) => fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?,
+                // Nothing there. `mapper/` itself exists: Control::open made it.
+                Err(_) => {}
             }
-            Ok(m) if m.is_dir() => return Err(err(Errno::EISDIR)),
-            Ok(_) => fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?,
-            // Nothing there. `mapper/` itself exists: Control::open made it.
-            Err(_) => {}
+            match mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), want) {
+                Err(Errno::EEXIST) => continue,
+                r => return r.map_err(err),
+            }
         }
-        mknod(&path, SFlag::S_IFBLK, Mode::from_bits_truncate(0o600), want).map_err(err)
+        Err(err(Errno::EEXIST))
     }
 
     /// Remove `<dir>/<name>` if it is a node or link we would have made.

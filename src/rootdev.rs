@@ -214,17 +214,19 @@ fn open_disk(sys: &Sysfs, dev_root: &FsPath, name: &str) -> Option<BlockDev> {
 }
 
 /// Look for root among the LUNs seen so far. `name_to_wwid` maps a
-/// /dev/mapper name (WWID, binding or alias) to its WWID.
+/// /dev/mapper name (WWID, binding or alias) to its WWID; `is_multipath`
+/// says which LUNs (WWID, path count) are, or will be, multipath maps.
 pub fn resolve(
     spec: &RootSpec,
     luns: &BTreeMap<&str, Vec<&Path>>,
     name_to_wwid: &dyn Fn(&str) -> Option<String>,
+    is_multipath: &dyn Fn(&str, usize) -> bool,
     sys: &Sysfs,
     dev_root: &FsPath,
 ) -> Result<Found> {
     let multipath: Vec<(&str, &Vec<&Path>)> = luns
         .iter()
-        .filter(|(_, p)| p.len() >= 2)
+        .filter(|(w, p)| is_multipath(w, p.len()))
         .map(|(w, p)| (*w, p))
         .collect();
     let not_yet = || Found::NotYet { stacked: vec![] };
