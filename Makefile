@@ -1,0 +1,22 @@
+# make && make install [DESTDIR=...] [PREFIX=/usr]
+PREFIX ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+MANDIR ?= $(PREFIX)/share/man
+ITOOLSDIR ?= $(PREFIX)/share/initramfs-tools
+BIN := target/x86_64-unknown-linux-gnu/release/mpboot
+
+all: $(BIN)
+
+$(BIN):
+	cargo build --release
+
+install: $(BIN)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/mpboot
+	install -D -m 0644 doc/mpboot.8 $(DESTDIR)$(MANDIR)/man8/mpboot.8
+	install -D -m 0755 integration/initramfs-tools/hooks/mpboot $(DESTDIR)$(ITOOLSDIR)/hooks/mpboot
+	install -D -m 0755 integration/initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
+
+test:
+	./run-tests
+
+.PHONY: all install test
