@@ -136,6 +136,7 @@ pub fn run(
         for (p, why) in &spec.left_out {
             say(&format!("  left out {p}: {why}"));
         }
+        drop_path_partitions(sys, dev_root, paths);
         if opts.partitions {
             if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &opts.part_sep) {
                 log::err(&format!("{}: partitions: {}", info.name, chain(&e)));
@@ -147,6 +148,32 @@ pub fn run(
         return Err(Error::Several { failed });
     }
     Ok(())
+}
+
+/// Delete the kernel's own partitions of these paths (`sda1` …): the map's
+/// partition maps replace them, and using them would bypass multipath. One
+/// in use (mounted directly) is left, with a warning.
+pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
+    for p in paths {
+        let Ok(entries) = sys.list(&format!("block/{}", p.name)) else {
+            continue;
+        };
+        for part in entries.iter().filter(|e| e.starts_with(&p.name)) {
+            let Ok(Some(pno)) = sys.read_num::<u32>(&format!("block/{}/{part}/partition", p.name))
+            else {
+                continue;
+            };
+            match crate::blkpg::del_partition(&dev_root.join(&p.name), pno) {
+                Ok(()) => say(&format!(
+                    "  removed {part}: a path's own partition (the map's is used)"
+                )),
+                Err(nix::errno::Errno::EBUSY) => log::warn(&format!(
+                    "{part} is in use directly, bypassing multipath; left alone"
+                )),
+                Err(e) => log::warn(&format!("cannot remove {part}: {e}")),
+            }
+        }
+    }
 }
 
 /// Map the partitions of an assembled map. A table that cannot be read is

@@ -4,6 +4,7 @@
 //! line on stderr and an exit code (0 ok, 1 failed, 2 usage).
 
 mod assemble;
+mod blkpg;
 mod blockdev;
 mod boot;
 mod bootcfg;

@@ -165,6 +165,7 @@ impl Supervisor<'_> {
                 .iter()
                 .map(|g| g.paths.iter().map(|p| p.dev.clone()).collect())
                 .collect();
+            crate::assemble::drop_path_partitions(self.sys, self.dev_root, paths);
             match maps::apply(&self.ctl, &self.nodes, &spec) {
                 Ok(maps::Outcome::Reloaded(_)) => {
                     let after: Vec<Vec<String>> = spec

@@ -7,11 +7,13 @@ modload ext4
 scsi_debug_paths 3
 wait_disks 3
 W=1Linux_scsi_debug_2000
-sfdisk -q /dev/sda <<'EOT'
+# Through the optimized path: the alua handler rejects I/O on standby ones.
+ao=$(for d in sda sdb sdc; do [ "$(cat /sys/block/$d/device/access_state)" = active/optimized ] && echo $d; done)
+sfdisk -q /dev/$ao <<'EOT'
 label: gpt
 start=2048, name=data
 EOT
-mkfs.ext4 -q -F /dev/sda1
+mkfs.ext4 -q -F /dev/${ao}1
 mpboot assemble --all >/tmp/asm 2>&1
 sed 's/^/# /' /tmp/asm
 mount /dev/mapper/$W-part1 /mnt || notok "mount through the partition map"

@@ -30,9 +30,13 @@ same_bytes() {
     [ "$a" = "$b" ] && [ "$n" = "$3" ]
 }
 # like_kernel N: partition map N reads what the kernel's sdaN (same table,
-# parsed by the kernel through the path) reads.
+# parsed by the kernel through the path) had, as recorded before assembly
+# (assembling removes the paths' own partitions).
+for n in 1 2 5 6; do
+    echo "$(cat /sys/block/sda/sda$n/start) $(cat /sys/block/sda/sda$n/size)" >/tmp/kpart$n
+done
 like_kernel() {
-    same_bytes $W-part$1 "$(cat /sys/block/sda/sda$1/start)" "$(cat /sys/block/sda/sda$1/size)"
+    same_bytes $W-part$1 $(cat /tmp/kpart$1)
 }
 # part_maps: "name uuid table" of every partition map, sorted.
 part_maps() {
@@ -44,6 +48,8 @@ part_maps() {
 mpboot assemble --all >/tmp/asm 2>&1; rc=$?
 sed 's/^/# /' /tmp/asm
 expect_eq "assemble exits 0" $rc 0
+check "the paths' own partitions are gone" sh -c "! ls -d /sys/block/sd[ab]/sd[ab][0-9]* 2>/dev/null"
+check "and it said so" grep -q "removed sda1: a path's own partition" /tmp/asm
 check "part1 maps the right bytes" same_bytes $W-part1 2048 2048
 check "part2 maps the right bytes" same_bytes $W-part2 14336 2048
 check "part5 (logical) maps what the kernel's sda5 has" like_kernel 5
