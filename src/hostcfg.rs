@@ -27,24 +27,7 @@ pub fn parse_mountinfo(text: &str) -> Vec<(DevT, String, String)> {
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.
 fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' {
-            if let Some(v) = s
-                .get(i + 1..i + 4)
-                .and_then(|o| u8::from_str_radix(o, 8).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::text::unescape(s, "\\", 3, 8)
 }
 
 /// Block devices the boot needs: root (`dir`), and `dir/boot`, `dir/usr`

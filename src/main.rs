@@ -24,6 +24,7 @@ mod sysfs;
 mod table;
 #[cfg(test)]
 mod testrand;
+mod text;
 mod topology;
 mod uevent;
 mod vpd;

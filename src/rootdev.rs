@@ -30,24 +30,7 @@ pub enum RootSpec {
 
 /// Undo udev's `\xHH` escapes in /dev/disk/by-label names.
 fn unescape(s: &str) -> String {
-    let mut out = Vec::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
-            if let Some(v) = s
-                .get(i + 2..i + 4)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::text::unescape(s, "\\x", 2, 16)
 }
 
 /// The partition number a `-partN` (…) suffix names, if any.

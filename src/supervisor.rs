@@ -105,12 +105,7 @@ impl Supervisor<'_> {
                     queueing_off: false,
                 }
             });
-            let devs: Vec<String> = v
-                .table
-                .groups
-                .iter()
-                .flat_map(|g| g.paths.iter().map(|p| p.dev.clone()))
-                .collect();
+            let devs = v.table.devices();
             m.paths.retain(|d, _| devs.contains(d));
             for d in devs {
                 m.paths.entry(d.clone()).or_insert_with(|| PathState {
@@ -143,13 +138,7 @@ impl Supervisor<'_> {
             };
             let mut policy = self.opts.policy;
             policy.queue_if_no_path = v.table.features.iter().any(|f| f == "queue_if_no_path");
-            let live: Vec<String> = v
-                .table
-                .groups
-                .iter()
-                .flat_map(|g| g.paths.iter().map(|p| p.dev.clone()))
-                .collect();
-            let Some(mut spec) = topology::map_spec(wwid, paths, policy, &live) else {
+            let Some(mut spec) = topology::map_spec(wwid, paths, policy, &v.table.devices()) else {
                 continue;
             };
             spec.name = name.clone();
@@ -159,21 +148,11 @@ impl Supervisor<'_> {
                     sg.selector = g.selector.clone();
                 }
             }
-            let before: Vec<Vec<String>> = v
-                .table
-                .groups
-                .iter()
-                .map(|g| g.paths.iter().map(|p| p.dev.clone()).collect())
-                .collect();
+            let before = v.table.groups_devices();
             crate::assemble::drop_path_partitions(self.sys, self.dev_root, paths);
             match maps::apply(&self.ctl, &self.nodes, &spec) {
                 Ok(maps::Outcome::Reloaded(_)) => {
-                    let after: Vec<Vec<String>> = spec
-                        .table
-                        .groups
-                        .iter()
-                        .map(|g| g.paths.iter().map(|p| p.dev.clone()).collect())
-                        .collect();
+                    let after = spec.table.groups_devices();
                     log::notice(&format!("{name}: reloaded, groups {before:?} -> {after:?}"));
                 }
                 Ok(_) => {}

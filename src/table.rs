@@ -148,6 +148,19 @@ impl FromStr for MultipathTable {
 }
 
 impl MultipathTable {
+    /// The path devices, group by group.
+    pub fn groups_devices(&self) -> Vec<Vec<String>> {
+        self.groups
+            .iter()
+            .map(|g| g.paths.iter().map(|p| p.dev.clone()).collect())
+            .collect()
+    }
+
+    /// Every path device.
+    pub fn devices(&self) -> Vec<String> {
+        self.groups_devices().into_iter().flatten().collect()
+    }
+
     /// Same map in every way that matters for I/O: features (ignoring the
     /// ones the kernel adds on its own), handler, selectors, and the paths
     /// in each group in order. Path and selector arguments are not compared:

@@ -6,17 +6,6 @@
 scsi_debug_paths 3
 wait_disks 3
 W=1Linux_scsi_debug_2000
-now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
-dev_of() { cat /sys/block/$1/dev; }
-pstate() { dmsetup status $W | tr ' ' '\n' | grep -A1 -x "$1" | tail -n1; }
-ms_until() {
-    _lim=$1; shift; _t0=$(now_ms)
-    while ! "$@"; do
-        [ $(($(now_ms) - _t0)) -gt "$_lim" ] && { echo -1; return; }
-        sleep 0.02
-    done
-    echo $(($(now_ms) - _t0))
-}
 mem() { # mem NAME PID: RSS from smaps_rollup (exact), VmHWM, threads
     echo "BENCH $1 rss_kb $(awk '/^Rss:/ {print $2}' /proc/$2/smaps_rollup)"
     echo "BENCH $1 hwm_kb $(awk '/^VmHWM:/ {print $2}' /proc/$2/status)"
@@ -26,7 +15,7 @@ mem() { # mem NAME PID: RSS from smaps_rollup (exact), VmHWM, threads
 
 reinstate_rounds() { # NAME
     ao=$(for d in sda sdb sdc; do [ "$(cat /sys/block/$d/device/access_state)" = active/optimized ] && echo $d; done)
-    d=$(dev_of $ao)
+    d=$(devnum $ao)
     for i in 1 2 3 4 5; do
         echo offline >/sys/block/$ao/device/state
         t=$(ms_until 30000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $d | tail -n1)\" = F ]")
@@ -44,11 +33,11 @@ late_path() { # NAME: add a host, time until its disk is in the table, then dele
     wait_for 100 test "$(ls /sys/block | grep -c '^sd')" -gt "$before"
     new=$(ls -t /sys/block | grep '^sd' | head -1)
     for n in $(ls /sys/block | grep '^sd'); do in=0; for o in sda sdb sdc; do [ $n = $o ] && in=1; done; [ $in = 0 ] && new=$n; done
-    : >"/run/udev/data/b$(dev_of $new)" 2>/dev/null
-    t=$(ms_until 20000 sh -c "dmsetup table $W | tr ' ' '\n' | grep -qx $(dev_of $new)")
+    : >"/run/udev/data/b$(devnum $new)" 2>/dev/null
+    t=$(ms_until 20000 sh -c "dmsetup table $W | tr ' ' '\n' | grep -qx $(devnum $new)")
     echo "BENCH $1 late_path_ms $t"
     echo 1 >/sys/block/$new/device/delete
-    wait_for 100 sh -c "! dmsetup table $W | tr ' ' '\n' | grep -qx $(dev_of $new)"
+    wait_for 100 sh -c "! dmsetup table $W | tr ' ' '\n' | grep -qx $(devnum $new)"
 }
 
 mpboot assemble --all --supervise >/dev/null 2>&1 &

@@ -161,3 +161,39 @@ lio_disks() { # lio_disks LUNNAME: its sd disks (by the backstore's serial)
         od -An -v -tc "$_d/device/vpd_pg83" 2>/dev/null | tr -d ' \n' | grep -q "$(echo "$_ser" | cut -c1-8)" && basename "$_d"
     done
 }
+
+now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
+
+# ms_until LIMIT_MS command...: milliseconds until the command succeeds, or -1.
+ms_until() {
+    _lim=$1; shift; _t0=$(now_ms)
+    while ! "$@"; do
+        [ $(($(now_ms) - _t0)) -gt "$_lim" ] && { echo -1; return; }
+        sleep 0.05
+    done
+    echo $(($(now_ms) - _t0))
+}
+
+# io_loop_start DEV BLOCKS: in the background, write a 64 KiB pattern at
+# rotating block offsets, sync, drop caches and read it back, counting
+# errors; io_loop_stop ends it and prints "ROUNDS ERRORS".
+io_loop_start() {
+    rm -f /tmp/stop /tmp/loop
+    dd if=/dev/urandom of=/tmp/blk bs=64k count=1 2>/dev/null
+    (
+        n=0 err=0
+        while [ ! -e /tmp/stop ]; do
+            off=$((n % $2))
+            dd if=/tmp/blk of="$1" bs=64k seek=$off conv=fsync 2>/dev/null || err=$((err + 1))
+            echo 3 >/proc/sys/vm/drop_caches
+            dd if="$1" bs=64k skip=$off count=1 2>/dev/null | cmp -s - /tmp/blk || err=$((err + 1))
+            n=$((n + 1))
+        done
+        echo "$n $err" >/tmp/loop
+    ) &
+}
+io_loop_stop() {
+    touch /tmp/stop
+    wait_for 600 test -s /tmp/loop
+    cat /tmp/loop
+}

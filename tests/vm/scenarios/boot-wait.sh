@@ -7,7 +7,6 @@
 . /lib/testlib.sh
 W=1Linux_scsi_debug_2000
 mkdir -p /tmp/etc /tmp/none
-now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 boot() { # boot "cmdline" [etc dir]: mpboot in boot mode
     echo "$1" >/tmp/cmdline
     mpboot --cmdline /tmp/cmdline --etc "${2:-/tmp/none}" >/tmp/boot.out 2>/tmp/boot.err

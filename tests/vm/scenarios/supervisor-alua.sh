@@ -30,18 +30,7 @@ wait_for 100 test -s /run/mpboot/state
 sed 's/^/# /' /tmp/asm
 expect_eq "groups: A/O first, standby second" "$(dm_groups $W)" "$(cat /sys/block/$a/dev)|$(cat /sys/block/$b/dev)"
 
-dd if=/dev/urandom of=/tmp/blk bs=64k count=1 2>/dev/null
-(
-    n=0 err=0
-    while [ ! -e /tmp/stop ]; do
-        off=$((n % 32))
-        dd if=/tmp/blk of=/dev/mapper/$W bs=64k seek=$off conv=fsync 2>/dev/null || err=$((err + 1))
-        echo 3 >/proc/sys/vm/drop_caches
-        dd if=/dev/mapper/$W bs=64k skip=$off count=1 2>/dev/null | cmp -s - /tmp/blk || err=$((err + 1))
-        n=$((n + 1))
-    done
-    echo "$n $err" >/tmp/loop
-) &
+io_loop_start /dev/mapper/$W 32
 sleep 1
 # The array swaps the states: port B optimized, port A standby.
 echo 0 >$B/alua/pg_b/alua_access_state
@@ -55,9 +44,7 @@ echo "# regrouped $took ms after the swap"
 sleep 2
 st=$(dmsetup status $W); echo "# status: $st"
 expect_eq "I/O runs on group 1 (the new optimized port)" "$(echo "$st" | awk '{print $10}')" A
-touch /tmp/stop
-wait_for 600 test -s /tmp/loop
-set -- $(cat /tmp/loop)
+set -- $(io_loop_stop)
 echo "# write/verify loop: $1 rounds, $2 errors"
 expect_eq "no I/O error across the ALUA change" "$2" 0
 dmesg | grep "mpboot: .*reloaded" | sed 's/^/# /'

@@ -8,21 +8,10 @@
 scsi_debug_paths 3
 wait_disks 3
 W=1Linux_scsi_debug_2000
-now_ms() { awk '{printf "%d", $1 * 1000}' /proc/uptime; }
 sup_pid() { pidof @mpboot 2>/dev/null | cut -d' ' -f1; }
 # Gone, or a zombie waiting for this shell to reap it.
 gone() { [ ! -d /proc/$1 ] || grep -q '^State:[[:space:]]*Z' /proc/$1/status; }
-dev_of() { cat /sys/block/$1/dev; }
-path_state() { dmsetup status $W | tr ' ' '\n' | grep -A1 -x "$(dev_of $1)" | tail -n1; }
 in_table() { dmsetup table $W | tr ' ' '\n' | grep -qx "$1"; }
-ms_until() { # ms_until LIMIT_MS command...: milliseconds until it holds, or -1
-    _lim=$1; shift; _t0=$(now_ms)
-    while ! "$@"; do
-        [ $(($(now_ms) - _t0)) -gt "$_lim" ] && { echo -1; return; }
-        sleep 0.05
-    done
-    echo $(($(now_ms) - _t0))
-}
 
 mpboot assemble --all --supervise >/tmp/asm 2>&1 &
 wait_for 100 test -s /run/mpboot/state
@@ -34,31 +23,20 @@ echo "# supervisor pid $P: $(grep -E '^(Name|State|Vm(RSS|HWM)|Threads)' /proc/$
 mpboot status >/tmp/status 2>&1
 check "status shows the supervisor's view" grep -q "^supervisor @mpboot (pid $P)" /tmp/status
 
-# The write/verify loop: 64 KiB blocks at rotating offsets.
-dd if=/dev/urandom of=/tmp/blk bs=64k count=1 2>/dev/null
-(
-    n=0 err=0
-    while [ ! -e /tmp/stop ]; do
-        off=$((n % 64))
-        dd if=/tmp/blk of=/dev/mapper/$W bs=64k seek=$off conv=fsync 2>/dev/null || err=$((err + 1))
-        echo 3 >/proc/sys/vm/drop_caches
-        dd if=/dev/mapper/$W bs=64k skip=$off count=1 2>/dev/null | cmp -s - /tmp/blk || err=$((err + 1))
-        n=$((n + 1))
-    done
-    echo "$n $err" >/tmp/loop
-) &
+# The write/verify loop throughout.
+io_loop_start /dev/mapper/$W 64
 sleep 1
 
 ao=$(for d in sda sdb sdc; do [ "$(cat /sys/block/$d/device/access_state)" = active/optimized ] && echo $d; done)
 echo offline >/sys/block/$ao/device/state
-t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(dev_of $ao) | tail -n1)\" = F ]")
+t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(devnum $ao) | tail -n1)\" = F ]")
 echo "# offlined $ao: marked failed after $t ms"
 check "offlined active path is failed" test "$t" -ge 0
 # Past a reconcile tick (5 s): the down path must stay in the table.
 sleep 6
-check "the down path stays in the table" sh -c "dmsetup table $W | tr ' ' '\n' | grep -qx $(dev_of $ao)"
+check "the down path stays in the table" sh -c "dmsetup table $W | tr ' ' '\n' | grep -qx $(devnum $ao)"
 echo running >/sys/block/$ao/device/state
-t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(dev_of $ao) | tail -n1)\" = A ]")
+t=$(ms_until 5000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $(devnum $ao) | tail -n1)\" = A ]")
 echo "# path $ao back: reinstated after $t ms"
 check "reinstated within 2 s ($t ms)" test "$t" -ge 0 -a "$t" -le 2000
 t=$(ms_until 3000 sh -c "dmsetup status $W | awk '{exit \$10 != \"A\"}'")
@@ -72,7 +50,7 @@ wait_for 100 test -e /sys/block/sdd/dev
 t=$(ms_until 5000 in_table "$(cat /sys/block/sdd/dev 2>/dev/null)")
 echo "# late path sdd: in the table $t ms after the disk appeared ($(($(now_ms) - t0)) ms after add_host)"
 check "late path joins within 2 s ($t ms)" test "$t" -ge 0 -a "$t" -le 2000
-sdd=$(dev_of sdd)
+sdd=$(devnum sdd)
 echo 1 >/sys/block/sdd/device/delete
 t=$(ms_until 5000 sh -c "! dmsetup table $W | tr ' ' '\n' | grep -qx $sdd")
 check "deleted path leaves the table ($t ms)" test "$t" -ge 0 -a "$t" -le 2000
@@ -84,9 +62,7 @@ for d in sda sdb sdc; do echo running >/sys/block/$d/device/state; done
 t=$(ms_until 5000 sh -c "dmsetup status $W | grep -q ' A 0 0 1\\| A [0-9]* '")
 echo "# all paths back: a path active again after $t ms"
 sleep 3
-touch /tmp/stop
-wait_for 600 test -s /tmp/loop
-set -- $(cat /tmp/loop)
+set -- $(io_loop_stop)
 echo "# write/verify loop: $1 rounds, $2 errors"
 check "the loop ran throughout" test "$1" -gt 10
 expect_eq "no I/O error, no data lost, across everything above" "$2" 0

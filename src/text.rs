@@ -1,0 +1,38 @@
+//! Undoing the escapes the kernel and udev put in names.
+
+/// Replace `<marker><digits>` (e.g. udev's `\x20`, mountinfo's `\040`)
+/// with the byte those `digits` digits in `radix` stand for.
+pub fn unescape(s: &str, marker: &str, digits: usize, radix: u32) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i..].starts_with(marker.as_bytes()) {
+            let at = i + marker.len();
+            if let Some(v) = s
+                .get(at..at + digits)
+                .and_then(|d| u8::from_str_radix(d, radix).ok())
+            {
+                out.push(v);
+                i = at + digits;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unescape;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(unescape("my\\x20root", "\\x", 2, 16), "my root");
+        assert_eq!(unescape("/mnt/my\\040disk", "\\", 3, 8), "/mnt/my disk");
+        assert_eq!(unescape("bad\\xZZ\\", "\\x", 2, 16), "bad\\xZZ\\");
+        assert_eq!(unescape("é\\x41", "\\x", 2, 16), "éA");
+    }
+}
