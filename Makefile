@@ -3,6 +3,7 @@ PREFIX ?= /usr
 SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 ITOOLSDIR ?= $(PREFIX)/share/initramfs-tools
+INITCPIODIR ?= $(PREFIX)/lib/initcpio
 BIN := target/x86_64-unknown-linux-gnu/release/mpboot
 
 all: $(BIN)
@@ -15,6 +16,8 @@ install: $(BIN)
 	install -D -m 0644 doc/mpboot.8 $(DESTDIR)$(MANDIR)/man8/mpboot.8
 	install -D -m 0755 integration/initramfs-tools/hooks/mpboot $(DESTDIR)$(ITOOLSDIR)/hooks/mpboot
 	install -D -m 0755 integration/initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
+	install -D -m 0644 integration/mkinitcpio/install/mpboot $(DESTDIR)$(INITCPIODIR)/install/mpboot
+	install -D -m 0644 integration/mkinitcpio/hooks/mpboot $(DESTDIR)$(INITCPIODIR)/hooks/mpboot
 
 test:
 	./run-tests
