@@ -14,10 +14,10 @@ $(BIN):
 install: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/mpboot
 	install -D -m 0644 doc/mpboot.8 $(DESTDIR)$(MANDIR)/man8/mpboot.8
-	install -D -m 0755 integration/initramfs-tools/hooks/mpboot $(DESTDIR)$(ITOOLSDIR)/hooks/mpboot
-	install -D -m 0755 integration/initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
-	install -D -m 0644 integration/mkinitcpio/install/mpboot $(DESTDIR)$(INITCPIODIR)/install/mpboot
-	install -D -m 0644 integration/mkinitcpio/hooks/mpboot $(DESTDIR)$(INITCPIODIR)/hooks/mpboot
+	install -D -m 0755 initramfs-tools/hooks/mpboot $(DESTDIR)$(ITOOLSDIR)/hooks/mpboot
+	install -D -m 0755 initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
+	install -D -m 0644 mkinitcpio-hook/install/mpboot $(DESTDIR)$(INITCPIODIR)/install/mpboot
+	install -D -m 0644 mkinitcpio-hook/hooks/mpboot $(DESTDIR)$(INITCPIODIR)/hooks/mpboot
 
 test:
 	./run-tests

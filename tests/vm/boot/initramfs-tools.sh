@@ -17,9 +17,9 @@ INITRD=$D/initrd.img
 # The image: Debian's configuration plus our hook and local-top script.
 C=$D/conf
 cp -a /etc/initramfs-tools "$C"
-cp "$REPO/integration/initramfs-tools/hooks/mpboot" "$C/hooks/"
+cp "$REPO/initramfs-tools/hooks/mpboot" "$C/hooks/"
 mkdir -p "$C/scripts/local-top"
-cp "$REPO/integration/initramfs-tools/scripts/local-top/mpboot" "$C/scripts/local-top/"
+cp "$REPO/initramfs-tools/scripts/local-top/mpboot" "$C/scripts/local-top/"
 echo "$W paths=2" >"$D/mpboot.conf"
 MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf mkinitramfs -d "$C" -o "$D/initrd.img" "$KVER" 2>"$D/mkinitramfs.err" \
     || { echo "not ok - mkinitramfs failed: $(tail -3 "$D/mkinitramfs.err")"; exit 0; }

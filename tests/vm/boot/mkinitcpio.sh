@@ -34,9 +34,9 @@ add_module() {
         basename "$f" >>"$D/modules.order"
     done
 }
-add_runscript() { cp "$REPO/integration/mkinitcpio/hooks/mpboot" "$B/hooks/mpboot"; }
+add_runscript() { cp "$REPO/mkinitcpio-hook/hooks/mpboot" "$B/hooks/mpboot"; }
 
-. "$REPO/integration/mkinitcpio/install/mpboot"
+. "$REPO/mkinitcpio-hook/install/mpboot"
 echo "$W paths=2" >"$D/mpboot.conf"
 if MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf build; then
     echo "ok - build() ran against the stand-in helpers"
