@@ -84,7 +84,7 @@ fn ensure(
             return Ok(Outcome::Unchanged(info));
         }
         ctl.table_load(by_uuid, targets)?;
-        let info = match ctl.dev_resume(by_uuid, true) {
+        let info = match ctl.dev_resume(by_uuid, true, false) {
             Ok(i) => i,
             Err(e) => {
                 let _ = ctl.table_clear(by_uuid);
@@ -104,7 +104,7 @@ fn ensure(
     ctl.dev_create(name, uuid)?;
     let made = ctl
         .table_load(by_name, targets)
-        .and_then(|_| ctl.dev_resume(by_name, false));
+        .and_then(|_| ctl.dev_resume(by_name, false, true));
     let info = match made {
         Ok(i) => i,
         Err(e) => {

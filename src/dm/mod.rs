@@ -45,6 +45,7 @@ impl DevId<'_> {
             uuid,
             flags,
             target_count: 0,
+            event_nr: 0,
         }
     }
 }
@@ -288,9 +289,17 @@ impl Control {
 
     /// Resume: swaps in the inactive table if there is one. With `noflush`,
     /// I/O queued in a multipath map stays queued instead of failing.
-    pub fn dev_resume(&self, id: DevId, noflush: bool) -> Result<DeviceInfo> {
+    /// `first`: the first resume of a new device, whose uevent then tells
+    /// device-mapper's udev rules to treat it as the primary event (what
+    /// libdevmapper's udev sync does), so the device gets its links
+    /// (by-uuid, by-partuuid) and not just a /dev/mapper name.
+    pub fn dev_resume(&self, id: DevId, noflush: bool, first: bool) -> Result<DeviceInfo> {
         let flags = if noflush { uapi::DM_NOFLUSH_FLAG } else { 0 };
-        self.call(Cmd::DevSuspend, &id.request(flags), &[], &id.describe())
+        let mut req = id.request(flags);
+        if first {
+            req.event_nr = uapi::UDEV_FLAGS_ONLY_PRIMARY;
+        }
+        self.call(Cmd::DevSuspend, &req, &[], &id.describe())
             .map(|r| DeviceInfo::from(&r))
     }
 

@@ -94,6 +94,12 @@ pub const DM_STATUS_TABLE_FLAG: u32 = 1 << 4;
 pub const DM_ACTIVE_PRESENT_FLAG: u32 = 1 << 5;
 pub const DM_BUFFER_FULL_FLAG: u32 = 1 << 8;
 pub const DM_NOFLUSH_FLAG: u32 = 1 << 11;
+
+/// A udev cookie carrying only flags (upper 16 bits; the lower 16, which
+/// would name libdevmapper's notification semaphore, are zero, so
+/// `dmsetup udevcomplete` has nothing to wait for): DM_UDEV_PRIMARY_SOURCE_FLAG
+/// (0x40) from libdevmapper.h.
+pub const UDEV_FLAGS_ONLY_PRIMARY: u32 = 0x0040 << 16;
 pub const DM_DATA_OUT_FLAG: u32 = 1 << 16;
 
 fn put_u32(b: &mut [u8], off: usize, v: u32) {
@@ -126,6 +132,8 @@ pub struct Request {
     pub uuid: String,
     pub flags: u32,
     pub target_count: u32,
+    /// For resume: a udev cookie, sent back in the uevent as DM_COOKIE.
+    pub event_nr: u32,
 }
 
 /// Write a request header for a buffer of `buf.len()` bytes; data follows it.
@@ -138,6 +146,7 @@ pub fn encode_header(buf: &mut [u8], req: &Request) {
     put_u32(buf, offset_of!(DmIoctl, data_start), HEADER_SIZE as u32);
     put_u32(buf, offset_of!(DmIoctl, target_count), req.target_count);
     put_u32(buf, offset_of!(DmIoctl, flags), req.flags);
+    put_u32(buf, offset_of!(DmIoctl, event_nr), req.event_nr);
     // Lengths were checked by the caller (valid_name / valid_uuid).
     let n = offset_of!(DmIoctl, name);
     buf[n..n + req.name.len()].copy_from_slice(req.name.as_bytes());
@@ -313,8 +322,12 @@ mod tests {
                 uuid: "mpath-3600".into(),
                 flags: DM_NOFLUSH_FLAG,
                 target_count: 1,
+                event_nr: UDEV_FLAGS_ONLY_PRIMARY,
             },
         );
+        // The cookie lands where the kernel reads it (DM_COOKIE=4194304).
+        let e = offset_of!(DmIoctl, event_nr);
+        assert_eq!(buf[e..e + 4], 4_194_304u32.to_ne_bytes());
         let r = decode_header(&buf).unwrap();
         assert_eq!(r.version, DM_VERSION);
         assert_eq!(r.data_size, 1024);
