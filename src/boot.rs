@@ -65,6 +65,24 @@ pub fn read_known(etc: &FsPath) -> (Known, Vec<(String, String)>) {
     (k, bindings)
 }
 
+/// Is disk `name` a path of a WWID this boot is configured to assemble?
+/// Only named WWIDs count (command line, then the image's files): with
+/// neither, boot mode decides by path count, which a udev rule seeing one
+/// disk at a time cannot know.
+pub fn claims(sys: &Sysfs, cmdline: &FsPath, etc: &FsPath, name: &str) -> bool {
+    let args = bootcfg::parse_cmdline(&read_small(cmdline).unwrap_or_default());
+    if args.off || name.contains('/') {
+        return false;
+    }
+    let Ok(Some(path)) = scsi::read_path(sys, name) else {
+        return false;
+    };
+    if !args.wwids.is_empty() {
+        return args.wwids.contains(&path.wwid);
+    }
+    read_known(etc).0.get(&path.wwid).is_some()
+}
+
 /// What we are waiting for.
 enum Goal {
     /// These WWIDs, from the named source.
@@ -379,5 +397,39 @@ fn finish(
             secs: args.wait().as_secs(),
         }),
         None => assembled,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sysfs::scsi::tests::{captured, Tree};
+
+    #[test]
+    fn claims_only_configured_paths() {
+        let t = Tree::new("claims");
+        let pg = captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
+        t.file("block/sdb/dev", b"8:16\n");
+        let etc = t.root.join("etc");
+        let cmd = t.root.join("cmdline");
+        std::fs::create_dir_all(&etc).unwrap();
+        let sys = t.sysfs();
+        let claims = |name: &str, line: &str| {
+            std::fs::write(&cmd, line).unwrap();
+            super::claims(&sys, &cmd, &etc, name)
+        };
+        // Nothing configured: boot mode decides by path count, not udev.
+        assert!(!claims("sda", "root=/dev/sda1"));
+        std::fs::write(etc.join("mpboot.conf"), "1Linux_scsi_debug_2000 paths=2\n").unwrap();
+        assert!(claims("sda", "root=/dev/sda1"));
+        // Not a SCSI disk with a WWID; no such disk; a path, not a name.
+        assert!(!claims("sdb", ""));
+        assert!(!claims("sdz", ""));
+        assert!(!claims("../sda", ""));
+        // Off switches, and the command line's WWIDs win over the files.
+        assert!(!claims("sda", "mpboot=off"));
+        assert!(!claims("sda", "rd.multipath=0"));
+        assert!(!claims("sda", "mpboot.wwid=3600a"));
+        assert!(claims("sda", "mpboot.wwid=1Linux_scsi_debug_2000"));
     }
 }

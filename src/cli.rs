@@ -51,6 +51,18 @@ pub enum Command {
     Message(MessageCmd),
     Config(ConfigCmd),
     Supervise(SuperviseCmd),
+    IsPath(IsPathCmd),
+}
+
+#[derive(FromArgs, Debug)]
+/// For udev rules in an initramfs: exit 0 when DEVICE (sdX) is a path of a
+/// WWID the boot will assemble (mpboot.wwid=, mpboot.conf, multipath's
+/// wwids file), 1 otherwise, quietly. Off with mpboot=off/rd.multipath=0.
+#[argh(subcommand, name = "is-path")]
+pub struct IsPathCmd {
+    /// the disk, as sdX or /dev/sdX
+    #[argh(positional)]
+    pub device: String,
 }
 
 #[derive(FromArgs, Debug, Clone)]
@@ -206,6 +218,8 @@ pub struct Usage(pub String);
 pub enum Failure {
     Usage(Usage),
     Failed(Error),
+    /// A plain "no" (is-path): exit 1, nothing printed.
+    No,
 }
 
 impl From<Error> for Failure {
@@ -251,6 +265,12 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
                 )));
             }
             config(&sys, &top.etc, &c)?
+        }
+        Command::IsPath(c) => {
+            let name = c.device.strip_prefix("/dev/").unwrap_or(&c.device);
+            if !boot::claims(&sys, &top.cmdline, &top.etc, name) {
+                return Err(Failure::No);
+            }
         }
         Command::Supervise(c) => supervise(&sys, &top, &c, &Policy::default())?,
         Command::Message(m) => {
@@ -325,8 +345,13 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
             map: opts.clone(),
         };
         let supervise = boot::run(sys, &top.dev, &boot)?;
-        if a.supervise || supervise {
+        if a.supervise {
             return supervise_exec(top);
+        }
+        if supervise && !a.dry_run {
+            // mpboot.supervise=yes: the initramfs script or unit that ran
+            // us must go on with the boot, so the supervisor runs apart.
+            return supervise_spawn(top);
         }
         return Ok(());
     }
@@ -384,6 +409,34 @@ fn supervise_exec(top: &Top) -> Result<()> {
         path: "/proc/self/exe".into(),
         source: err,
     })
+}
+
+/// Start the supervisor in the background (its own process group, so a
+/// terminal's signals miss it) and return: boot mode with mpboot.supervise.
+fn supervise_spawn(top: &Top) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let child = std::process::Command::new("/proc/self/exe")
+        .arg0("@mpboot")
+        .arg("--sysfs")
+        .arg(&top.sysfs)
+        .arg("--dev")
+        .arg(&top.dev)
+        .arg("supervise")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|source| Error::Read {
+            path: "/proc/self/exe".into(),
+            source,
+        })?;
+    log::info(&format!(
+        "supervisor started in the background, pid {}",
+        child.id()
+    ));
+    Ok(())
 }
 
 fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Result<()> {

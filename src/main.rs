@@ -20,6 +20,7 @@ mod probe;
 mod rootdev;
 mod sgio;
 mod supervisor;
+mod switchroot;
 mod sysfs;
 mod table;
 #[cfg(test)]
@@ -57,6 +58,7 @@ fn main() -> ExitCode {
             eprintln!("mpboot: {msg}");
             ExitCode::from(2)
         }
+        Err(cli::Failure::No) => ExitCode::FAILURE,
         Err(cli::Failure::Failed(e)) => {
             eprintln!("mpboot: {}", error::chain(&e));
             ExitCode::FAILURE

@@ -389,7 +389,18 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
     s.write_state();
     let mut next_reconcile = Instant::now() + s.opts.ok_interval;
     let state_file = s.opts.run_dir.join("state");
+    let mut follower = crate::switchroot::RootFollower::new(FsPath::new("/proc"));
     loop {
+        if let Some(r) = follower.as_ref().and_then(|f| f.follow()) {
+            match r {
+                Ok(()) => log::notice("the system switched root: following it"),
+                Err(e) => {
+                    log::warn(&format!("the system switched root, cannot follow: {e}"));
+                    follower = None;
+                }
+            }
+            next_reconcile = Instant::now();
+        }
         if multipathd_running() {
             log::notice("multipathd is running: stepping aside, maps left as they are");
             let _ = std::fs::remove_file(&state_file);
