@@ -4,7 +4,9 @@
 # scsi-hd devices on two virtio-scsi controllers, one image file, one wwn
 # and serial) boots with root=PARTUUID=..., / mounted from the multipath
 # partition map with both paths in the map. Again with one path missing
-# (degraded, said so), and with root on a disk that is not multipath.
+# (degraded, said so); with the supervisor on and a path unplugged after
+# boot through QEMU's monitor (see unplug_checks); and with root on a disk
+# that is not multipath.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 command -v mkinitramfs >/dev/null || {
@@ -37,6 +39,9 @@ boot one 1 "PARTUUID=$PU"
 check "one path: booted to /sbin/init" "grep -q ROOT-INIT-DONE '$D/one.log'"
 check "one path: / is still the partition map" "[ '$(rootsrc one)' = /dev/mapper/$W-part1 ]"
 check "one path: said it is degraded" "grep -q '1 of 2 expected paths' '$D/one.log'"
+
+boot unplug 2 "PARTUUID=$PU" "rw mpboot.supervise=yes mptest=unplug"
+unplug_checks unplug
 
 boot other 2 "PARTUUID=$SU"
 check "root on a single-path disk: booted" "grep -q ROOT-INIT-DONE '$D/other.log'"

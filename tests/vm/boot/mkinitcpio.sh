@@ -3,7 +3,8 @@
 # help()) runs against a stand-in for mkinitcpio's helper functions, its
 # runtime hook (run_hook()) under a stand-in /init that does what
 # mkinitcpio's does (parse root=, run hooks, resolve root, switch_root),
-# and the image boots the same 2-path VM as the initramfs-tools test.
+# and the image boots the same 2-path VM as the initramfs-tools test,
+# including the supervisor surviving switch_root and a path unplugged.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 D=$WORK/mkcpio
@@ -93,6 +94,9 @@ check "two paths: both paths are in the map" "[ '$(paths two)' = 2 ]"
 boot one 1 "PARTUUID=$PU"
 check "one path: / is the partition map, degraded" "[ '$(rootsrc one)' = /dev/mapper/$W-part1 ]"
 check "one path: said it is degraded" "grep -q '1 of 2 expected paths' '$D/one.log'"
+
+boot unplug 2 "PARTUUID=$PU" "rw mpboot.supervise=yes mptest=unplug"
+unplug_checks unplug
 
 boot other 2 "PARTUUID=$SU"
 check "root on a single-path disk: booted from that disk" "case '$(rootsrc other)' in /dev/sd*1) true;; *) false;; esac"

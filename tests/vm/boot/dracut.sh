@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# dracut (Debian's, unpacked) with mpboot's 90mpboot module: the VM whose
+# root file system is on a GPT partition of a disk seen through two paths
+# boots with root=PARTUUID=..., / mounted from the multipath partition map
+# with both paths in it. Again with one path missing (degraded, said so);
+# with the supervisor on and one path unplugged through QEMU's monitor
+# after boot (the system keeps running; the supervisor followed the switch
+# to the real root, dropped the path, and stepped aside for multipathd);
+# and with root on a disk that is not multipath. Both the systemd-based
+# image and the one run by dracut's shell init; and the module refuses to
+# share an image with dracut's own multipath module.
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+D=$WORK/dracut
+INITRD=$D/initrd.img
+. "$(dirname "$0")/common.inc"
+. "$(dirname "$0")/dracut.inc"
+dracut_unpack
+echo "$W paths=2" >"$D/mpboot.conf"
+export MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf
+# A root that never shows up ends the boot in a minute, not never.
+BOOT_EXTRA="rd.timeout=60 rd.emergency=poweroff rd.shell=0"
+
+# Refused alongside dracut's multipath module, with a clear message.
+if run_dracut "$D/both.img" -m "$DRACUT_SYSTEMD mpboot multipath" >"$D/both.log" 2>&1; then
+    echo "not ok - an image with both mpboot and multipath was built"
+else
+    check "refused alongside dracut's multipath module, and said why" \
+        "grep -q \"mpboot: dracut's own 'multipath' module is in this image too\" '$D/both.log' && [ ! -e '$D/both.img' ]"
+fi
+
+for flavour in systemd shell; do
+    mods=$DRACUT_SYSTEMD
+    [ $flavour = shell ] && mods=$DRACUT_SHELL
+    INITRD=$D/$flavour.img
+    if ! run_dracut "$INITRD" -m "$mods" --add mpboot >"$D/$flavour.build.log" 2>&1; then
+        echo "not ok - $flavour: dracut failed: $(tail -3 "$D/$flavour.build.log")"
+        continue
+    fi
+    lsinit=$(dracutbasedir=$DRACUT_ROOT/usr/lib/dracut "$DRACUT_ROOT/usr/bin/lsinitrd" "$INITRD" 2>/dev/null)
+    check "$flavour: the image holds mpboot, its udev rule and $([ $flavour = systemd ] && echo unit || echo initqueue hook)" \
+        "grep -q 'usr/sbin/mpboot$' <<<\"\$lsinit\" && grep -q '56-mpboot.rules' <<<\"\$lsinit\" &&
+         grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-queue.sh')' <<<\"\$lsinit\""
+
+    boot $flavour-two 2 "PARTUUID=$PU"
+    check "$flavour, two paths: booted to /sbin/init" "grep -q ROOT-INIT-DONE '$D/$flavour-two.log'"
+    check "$flavour, two paths: / is the multipath partition map" "[ '$(said $flavour-two ROOT-DM-NAME)' = $W-part1 ]"
+    check "$flavour, two paths: both paths are in the map" "[ '$(paths $flavour-two)' = 2 ]"
+
+    if [ $flavour = systemd ]; then
+        boot $flavour-one 1 "PARTUUID=$PU"
+        check "$flavour, one path: booted from the partition map" "[ '$(said $flavour-one ROOT-DM-NAME)' = $W-part1 ] && [ '$(paths $flavour-one)' = 1 ]"
+        check "$flavour, one path: said it is degraded" "grep -q '1 of 2 expected paths' '$D/$flavour-one.log'"
+    fi
+
+    # Turned off on the command line: no map, root from a path's own
+    # partition (the udev rule claims nothing either).
+    off=rd.multipath=0
+    [ $flavour = shell ] && off=mpboot=off
+    boot $flavour-off 2 "PARTUUID=$PU" "$off"
+    check "$flavour, $off: booted, with no map and mpboot silent" \
+        "grep -q ROOT-INIT-DONE '$D/$flavour-off.log' && [ -z '$(said $flavour-off ROOT-DM-NAME)' ] &&
+         case '$(rootsrc $flavour-off)' in /dev/sd*1|/dev/disk/by-partuuid/$PU) true;; *) false;; esac &&
+         ! grep -q 'mpboot: created' '$D/$flavour-off.log'"
+
+    boot $flavour-unplug 2 "PARTUUID=$PU" "rw mpboot.supervise=yes mptest=unplug"
+    unplug_checks $flavour-unplug
+    # The shell-init image shares everything else with the systemd one.
+    [ $flavour = shell ] && continue
+
+    boot $flavour-other 2 "PARTUUID=$SU"
+    check "$flavour, root on a single-path disk: booted from that disk" \
+        "grep -q ROOT-INIT-DONE '$D/$flavour-other.log' && case '$(rootsrc $flavour-other)' in /dev/sd*1|/dev/disk/by-partuuid/$SU) true;; *) false;; esac"
+done
