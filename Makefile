@@ -4,6 +4,7 @@ SBINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 ITOOLSDIR ?= $(PREFIX)/share/initramfs-tools
 INITCPIODIR ?= $(PREFIX)/lib/initcpio
+DATADIR ?= $(PREFIX)/lib/mpboot
 DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90mpboot
 BIN := target/x86_64-unknown-linux-gnu/release/mpboot
 
@@ -19,6 +20,9 @@ install: $(BIN)
 	install -D -m 0755 initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
 	install -D -m 0644 mkinitcpio-hook/install/mpboot $(DESTDIR)$(INITCPIODIR)/install/mpboot
 	install -D -m 0644 mkinitcpio-hook/hooks/mpboot $(DESTDIR)$(INITCPIODIR)/hooks/mpboot
+	install -D -m 0644 mkinitcpio-hook/install/sd-mpboot $(DESTDIR)$(INITCPIODIR)/install/sd-mpboot
+	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DATADIR)/mpboot.service
+	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DATADIR)/56-mpboot.rules
 	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
 	install -D -m 0755 dracut-module/mpboot-queue.sh $(DESTDIR)$(DRACUTDIR)/mpboot-queue.sh
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service

@@ -50,6 +50,30 @@ fi
     || echo "not ok - build() left something out: $(cd "$B" && find . -type f | head -20 | tr '\n' ' ')"
 help | grep -q "mpboot config --root" && echo "ok - help() describes the hook" || echo "not ok - help()"
 
+# sd-mpboot (systemd-based images) in a build root of its own: the same
+# shared part, plus the unit, its enablement and the udev rules. Not booted
+# (that needs mkinitcpio's systemd image); the unit and rule are the ones
+# the dracut boots run.
+SB=$D/sd-buildroot
+(
+    B=$SB BUILDROOT=$SB
+    mkdir -p "$B"
+    add_symlink() { mkdir -p "$B$(dirname "$1")" && ln -sfn "$2" "$B$1"; }
+    add_udev_rule() { add_file "/usr/lib/udev/rules.d/$1"; }
+    add_module() { echo "${1%\?}" >>"$D/sd-modules"; }
+    mkdir -p "$D/data"
+    cp "$REPO/dracut-module/mpboot.service" "$REPO/dracut-module/56-mpboot.rules" "$D/data/"
+    . "$REPO/mkinitcpio-hook/install/sd-mpboot"
+    MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf MPBOOT_DATA=$D/data build
+) >"$D/sd-build.log" 2>&1 || echo "not ok - sd-mpboot build() failed: $(tail -3 "$D/sd-build.log")"
+check "sd-mpboot: binary, config, unit enabled for initrd-root-device.target, claim and dm udev rules" \
+    "[ -x '$SB/usr/bin/mpboot' ] && [ -L '$SB/usr/sbin/mpboot' ] && [ -f '$SB/etc/mpboot.conf' ] &&
+     [ -f '$SB/usr/lib/systemd/system/mpboot.service' ] &&
+     [ -f '$SB/usr/lib/systemd/system/initrd-root-device.target.wants/mpboot.service' ] &&
+     [ -f '$SB/usr/lib/udev/rules.d/56-mpboot.rules' ] && [ -f '$SB/usr/lib/udev/rules.d/55-dm.rules' ]"
+(. "$REPO/mkinitcpio-hook/install/sd-mpboot" && help) | grep -q "systemd-based" \
+    && echo "ok - sd-mpboot help() describes the hook" || echo "not ok - sd-mpboot help()"
+
 # What mkinitcpio's base, block and filesystems hooks bring here.
 cp /bin/busybox "$B/bin/busybox"
 for m in virtio_pci virtio_scsi sd_mod crc32c_generic ext4; do add_module "$m"; done
