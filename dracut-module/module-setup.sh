@@ -90,10 +90,10 @@ install() {
     # Claim the configured LUNs' paths, as multipath-tools' rules do.
     inst_rules "$moddir/56-mpboot.rules"
 
-    # The device handlers must be there when the disks attach.
-    mkdir -p "$initdir/etc/cmdline.d"
-    echo "rd.driver.pre=scsi_dh_alua rd.driver.pre=dm_multipath" \
-        > "$initdir/etc/cmdline.d/90mpboot.conf"
+    # No rd.driver.pre: the kernel loads the right scsi_dh handler itself
+    # when a disk attaches (alua for TPGS disks, the others by vendor and
+    # model) and dm-multipath and its selector on the first table load;
+    # loading them up front held the boot up by most of a second.
 
     if dracut_module_included systemd; then
         inst_simple "$moddir/mpboot.service" "$systemdsystemunitdir/mpboot.service"
