@@ -392,23 +392,32 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
     Ok(())
 }
 
-/// Become the supervisor: exec ourselves as `@mpboot supervise`, so the
-/// switch-root and shutdown killing sprees spare us (systemd's convention
-/// for root storage daemons).
-fn supervise_exec(top: &Top) -> Result<()> {
+/// `@mpboot supervise` on our own binary, with our sysfs and dev roots:
+/// argv[0] starting with '@' makes systemd's switch-root and shutdown
+/// killing sprees spare it (its convention for root storage daemons).
+fn supervisor_command(top: &Top) -> std::process::Command {
     use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new("/proc/self/exe")
-        .arg0("@mpboot")
+    let mut c = std::process::Command::new("/proc/self/exe");
+    c.arg0("@mpboot")
         .arg("--sysfs")
         .arg(&top.sysfs)
         .arg("--dev")
         .arg(&top.dev)
-        .arg("supervise")
-        .exec();
-    Err(Error::Read {
+        .arg("supervise");
+    c
+}
+
+fn self_exe_error(source: std::io::Error) -> Error {
+    Error::Read {
         path: "/proc/self/exe".into(),
-        source: err,
-    })
+        source,
+    }
+}
+
+/// Become the supervisor, in the foreground.
+fn supervise_exec(top: &Top) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    Err(self_exe_error(supervisor_command(top).exec()))
 }
 
 /// Start the supervisor in the background (its own process group, so a
@@ -416,22 +425,13 @@ fn supervise_exec(top: &Top) -> Result<()> {
 fn supervise_spawn(top: &Top) -> Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
-    let child = std::process::Command::new("/proc/self/exe")
-        .arg0("@mpboot")
-        .arg("--sysfs")
-        .arg(&top.sysfs)
-        .arg("--dev")
-        .arg(&top.dev)
-        .arg("supervise")
+    let child = supervisor_command(top)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(|source| Error::Read {
-            path: "/proc/self/exe".into(),
-            source,
-        })?;
+        .map_err(self_exe_error)?;
     log::info(&format!(
         "supervisor started in the background, pid {}",
         child.id()
@@ -448,10 +448,7 @@ fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Resul
             .arg0("@mpboot")
             .args(std::env::args().skip(1))
             .exec();
-        return Err(Error::Read {
-            path: "/proc/self/exe".into(),
-            source: err,
-        });
+        return Err(self_exe_error(err));
     }
     let opts = supervisor::Options {
         failed_interval: std::time::Duration::from_millis(c.failed_interval_ms.max(100)),
