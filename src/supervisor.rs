@@ -250,11 +250,7 @@ impl Supervisor<'_> {
 
     /// Queueing with no path left: forever, or `no_path_retry` checks.
     fn no_path_policy(&mut self, name: &str, v: &MapView) {
-        let any_active = v
-            .status
-            .groups
-            .iter()
-            .any(|g| g.paths.iter().any(|p| p.active));
+        let any_active = v.status.first_usable_group().is_some();
         let Some(m) = self.maps.get_mut(name) else {
             return;
         };
@@ -293,11 +289,7 @@ impl Supervisor<'_> {
     /// Back to the best group (the first with a usable path) when I/O runs
     /// on a worse one.
     fn failback(&mut self, name: &str, v: &MapView) {
-        let best = v
-            .status
-            .groups
-            .iter()
-            .position(|g| g.paths.iter().any(|p| p.active));
+        let best = v.status.first_usable_group();
         let current = v
             .status
             .groups

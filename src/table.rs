@@ -221,6 +221,16 @@ pub struct MultipathStatus {
     pub groups: Vec<GroupStatus>,
 }
 
+impl MultipathStatus {
+    /// The first path group with a path the kernel has not failed: where
+    /// I/O should run. None: every path is down.
+    pub fn first_usable_group(&self) -> Option<usize> {
+        self.groups
+            .iter()
+            .position(|g| g.paths.iter().any(|p| p.active))
+    }
+}
+
 impl FromStr for MultipathStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -321,6 +331,16 @@ mod tests {
         assert_eq!(s.groups[2].paths[0].dev, "8:32");
         assert!(!s.groups[2].paths[0].active);
         assert_eq!(s.groups[2].paths[0].fail_count, 1);
+        assert_eq!(s.first_usable_group(), Some(0));
+        let mut down = s.clone();
+        for g in &mut down.groups {
+            for p in &mut g.paths {
+                p.active = false;
+            }
+        }
+        assert_eq!(down.first_usable_group(), None);
+        down.groups[1].paths[0].active = true;
+        assert_eq!(down.first_usable_group(), Some(1));
     }
 
     #[test]
