@@ -57,7 +57,8 @@ help | grep -q "mpboot config --root" && echo "ok - help() describes the hook" |
 SB=$D/sd-buildroot
 (
     B=$SB BUILDROOT=$SB
-    mkdir -p "$B"
+    # mkinitcpio's own layout: usr/sbin is a link to bin.
+    mkdir -p "$B/usr/bin" && ln -sfn bin "$B/usr/sbin"
     add_symlink() { mkdir -p "$B$(dirname "$1")" && ln -sfn "$2" "$B$1"; }
     add_udev_rule() { add_file "/usr/lib/udev/rules.d/$1"; }
     add_module() { echo "${1%\?}" >>"$D/sd-modules"; }
@@ -67,7 +68,8 @@ SB=$D/sd-buildroot
     MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf MPBOOT_DATA=$D/data build
 ) >"$D/sd-build.log" 2>&1 || echo "not ok - sd-mpboot build() failed: $(tail -3 "$D/sd-build.log")"
 check "sd-mpboot: binary, config, unit enabled for initrd-root-device.target, claim and dm udev rules" \
-    "[ -x '$SB/usr/bin/mpboot' ] && [ -L '$SB/usr/sbin/mpboot' ] && [ -f '$SB/etc/mpboot.conf' ] &&
+    "[ -f '$SB/usr/bin/mpboot' ] && [ ! -L '$SB/usr/bin/mpboot' ] && [ -x '$SB/usr/bin/mpboot' ] &&
+     [ -f '$SB/etc/mpboot.conf' ] &&
      [ -f '$SB/usr/lib/systemd/system/mpboot.service' ] &&
      [ -f '$SB/usr/lib/systemd/system/initrd-root-device.target.wants/mpboot.service' ] &&
      [ -f '$SB/usr/lib/udev/rules.d/56-mpboot.rules' ] && [ -f '$SB/usr/lib/udev/rules.d/55-dm.rules' ]"
