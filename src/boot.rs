@@ -287,7 +287,7 @@ fn wait_and_assemble(
                             dev_root,
                             &name_of(w).unwrap_or_else(|| w.clone()),
                             *part,
-                            &map.part_sep,
+                            &map,
                         );
                     }
                     return done;
@@ -326,12 +326,25 @@ fn wait_and_assemble(
 
 /// Tell the initramfs which device root is (`/run/mpboot/root`): the
 /// partition map, so that nothing mounts a path's own partition instead.
-fn record_root(dev_root: &FsPath, map: &str, part: Option<u32>, sep: &str) {
+/// Initramfs scripts read it into shell variables, so only a name of
+/// `text::is_safe` bytes is written; a dry run writes nothing.
+fn record_root(dev_root: &FsPath, map: &str, part: Option<u32>, opts: &assemble::Options) {
     let name = match part {
-        Some(n) => format!("{map}{sep}{n}"),
+        Some(n) => format!("{map}{}{n}", opts.part_sep),
         None => map.to_string(),
     };
-    let dev = dev_root.join("mapper").join(name);
+    let dev = dev_root.join("mapper").join(&name);
+    if !crate::text::is_safe(&name) {
+        log::warn(&format!(
+            "root device name {name:?} holds more than {}: not recorded",
+            crate::text::SAFE_SET
+        ));
+        return;
+    }
+    if opts.dry_run {
+        log::info(&format!("dry run: root device would be {}", dev.display()));
+        return;
+    }
     let dir = FsPath::new("/run/mpboot");
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(dir.join("root"), format!("{}\n", dev.display())));

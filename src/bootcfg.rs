@@ -7,6 +7,14 @@ use std::time::Duration;
 
 use crate::vpd::valid_wwid;
 
+/// Why a WWID or name was refused, for warnings.
+fn refused_why() -> String {
+    format!(
+        "WWIDs and names hold only {}; a map is never called \"control\"",
+        crate::text::SAFE_SET
+    )
+}
+
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
 
@@ -94,8 +102,10 @@ pub fn parse_cmdline(line: &str) -> BootArgs {
                     if valid_wwid(id) {
                         a.wwids.push(id.to_string());
                     } else {
-                        a.warnings
-                            .push(format!("ignoring invalid WWID {id:?} in mpboot.wwid"));
+                        a.warnings.push(format!(
+                            "ignoring WWID {id:?} in mpboot.wwid: {}",
+                            refused_why()
+                        ));
                     }
                 }
             }
@@ -166,7 +176,9 @@ impl Known {
                 Some(w) if valid_wwid(w) => {
                     self.entry(w);
                 }
-                _ => self.warnings.push(format!("{file}:{n}: ignoring {line:?}")),
+                _ => self
+                    .warnings
+                    .push(format!("{file}:{n}: ignoring {line:?}: {}", refused_why())),
             }
         }
     }
@@ -181,6 +193,9 @@ impl Known {
                 [alias, w] if valid_wwid(w) && crate::dm::valid_name(alias) => {
                     out.push((w.to_string(), alias.to_string()))
                 }
+                [_, _] => self
+                    .warnings
+                    .push(format!("{file}:{n}: ignoring {line:?}: {}", refused_why())),
                 _ => self.warnings.push(format!("{file}:{n}: ignoring {line:?}")),
             }
         }
@@ -197,8 +212,10 @@ impl Known {
         for (n, line) in content_lines(text) {
             let mut f = line.split_whitespace();
             let Some(w) = f.next().filter(|w| valid_wwid(w)) else {
-                self.warnings
-                    .push(format!("{file}:{n}: no WWID in {line:?}"));
+                self.warnings.push(format!(
+                    "{file}:{n}: no WWID in {line:?} ({})",
+                    refused_why()
+                ));
                 continue;
             };
             let (mut name, mut paths) = (None, None);
@@ -214,7 +231,10 @@ impl Known {
                 }
             }
             if !ok {
-                self.warnings.push(format!("{file}:{n}: ignoring {line:?}"));
+                self.warnings.push(format!(
+                    "{file}:{n}: ignoring {line:?}: want name=ALIAS ({}) and paths=1..64",
+                    refused_why()
+                ));
                 continue;
             }
             let e = self.entry(w);
@@ -344,6 +364,39 @@ mod tests {
         again.add_mpboot_conf("c", &format_mpboot_conf(&k.maps));
         assert_eq!(again.maps, k.maps);
         assert!(again.warnings.is_empty());
+    }
+
+    /// Names and WWIDs reach /dev paths and initramfs shell variables: a
+    /// byte outside libdevmapper's set, or the name "control", is refused
+    /// with a message saying what is allowed.
+    #[test]
+    fn unsafe_names_and_wwids_are_refused() {
+        let a = parse_cmdline("mpboot.wwid=3600a$(reboot),3600b,1X(1)");
+        assert_eq!(a.wwids, vec!["3600b".to_string()]);
+        assert_eq!(a.warnings.len(), 2, "{:#?}", a.warnings);
+        assert!(a.warnings[0].contains("only letters, digits"));
+        let mut k = Known::default();
+        k.add_wwids("wwids", "/3600a;reboot/\n/3600c/\n");
+        let b = k.add_bindings(
+            "bindings",
+            "db(1) 3600c\ncontrol 3600c\nx`id` 3600c\nok_1 3600c\n",
+        );
+        assert_eq!(b, vec![("3600c".to_string(), "ok_1".to_string())]);
+        k.add_mpboot_conf(
+            "mpboot.conf",
+            "3600c name=r'x\n3600d name=control\n3600$e\n",
+        );
+        assert_eq!(k.maps.len(), 1, "{:#?}", k.maps);
+        assert_eq!(k.maps[0].name.as_deref(), Some("ok_1"));
+        assert_eq!(k.warnings.len(), 7, "{:#?}", k.warnings);
+        assert!(k
+            .warnings
+            .iter()
+            .all(|w| w.contains("only letters, digits")));
+        for bad in ["control", "db(1)", "a b", "a$b", "", "..", "a/b"] {
+            assert!(!crate::dm::valid_name(bad), "{bad}");
+        }
+        assert!(crate::dm::valid_name("mpath-a_1:2@x#y+z=w.v"));
     }
 
     #[test]

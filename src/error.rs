@@ -75,9 +75,12 @@ impl fmt::Display for Error {
             Error::DmReply { cmd, what } => write!(f, "{cmd}: malformed kernel reply: {what}"),
             Error::Table { target, what } => write!(f, "{target}: bad table: {what}"),
             Error::Node { path, .. } => write!(f, "cannot make device node {}", path.display()),
-            Error::InvalidName { what, value } => {
-                write!(f, "invalid device-mapper {what} {value:?}")
-            }
+            Error::InvalidName { what, value } => write!(
+                f,
+                "refusing device-mapper {what} {value:?}: a map name or WWID holds only {}, \
+                 and a map is never called \"control\"",
+                crate::text::SAFE_SET
+            ),
             Error::UnknownWwid { wwids } => {
                 write!(
                     f,

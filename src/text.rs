@@ -1,4 +1,20 @@
-//! Undoing the escapes the kernel and udev put in names.
+//! Undoing the escapes the kernel and udev put in names, and the one set
+//! of bytes a map name or WWID may hold.
+
+/// The bytes a map name or WWID may hold: libdevmapper's unmangled set
+/// (and udev's), `[A-Za-z0-9#+.:=@_-]`. These names end up in /dev paths,
+/// udev properties and shell variables of initramfs scripts: nothing here
+/// is special to a shell, a path or a udev rule.
+pub fn is_safe_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b)
+}
+
+pub fn is_safe(s: &str) -> bool {
+    s.bytes().all(is_safe_byte)
+}
+
+/// For messages: what `is_safe` allows.
+pub const SAFE_SET: &str = "letters, digits and # + - . : = @ _";
 
 /// Replace `<marker><digits>` (e.g. udev's `\x20`, mountinfo's `\040`)
 /// with the byte those `digits` digits in `radix` stand for.
@@ -26,7 +42,17 @@ pub fn unescape(s: &str, marker: &str, digits: usize, radix: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::unescape;
+    use super::{is_safe, unescape};
+
+    #[test]
+    fn safe_set_is_libdevmapper_s() {
+        assert!(is_safe("3600a0b80-1Linux_scsi:x=y@z#+.-"));
+        for bad in [
+            "a b", "a$b", "a(b", "a'b", "a;b", "a`b", "a/b", "a|b", "a&b", "a\\b", "é",
+        ] {
+            assert!(!is_safe(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn escapes() {

@@ -149,7 +149,7 @@ fn format_designator(desig_type: u8, body: &[u8]) -> String {
             out.push(digit);
             for &b in until_nul(&body[4..]) {
                 let b = if lower { b.to_ascii_lowercase() } else { b };
-                out.push(char::from(b));
+                out.push(wwid_char(b));
             }
         }
         _ => {
@@ -163,11 +163,11 @@ fn format_designator(desig_type: u8, body: &[u8]) -> String {
                     }
                     in_space = true;
                 } else {
-                    out.push(char::from(b));
+                    out.push(wwid_char(b));
                     in_space = false;
                 }
             }
-            if out.len() > 1 && out.ends_with('_') {
+            if out.len() > 1 && in_space {
                 out.pop();
             }
         }
@@ -191,9 +191,21 @@ pub fn wwid_from_sysfs(raw: &str) -> Option<String> {
     valid_wwid(&wwid).then_some(wwid)
 }
 
-/// A WWID doubles as a DM name and part of a DM UUID: printable, no '/'.
+/// A WWID doubles as a DM name, part of a DM UUID, a /dev/mapper path and
+/// a word in initramfs shell scripts: only `text::is_safe` bytes.
 pub fn valid_wwid(w: &str) -> bool {
-    w.len() >= 2 && w.len() <= WWID_MAX && w.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+    w.len() >= 2 && w.len() <= WWID_MAX && crate::text::is_safe(w)
+}
+
+/// A text designator's byte as it goes into a WWID: udev's scsi_id
+/// replaces every byte outside the safe set with '_' in ID_SERIAL, the
+/// WWID multipath-tools uses by default, so the two tools agree.
+fn wwid_char(b: u8) -> char {
+    if crate::text::is_safe_byte(b) {
+        char::from(b)
+    } else {
+        '_'
+    }
 }
 
 #[cfg(test)]
@@ -278,6 +290,23 @@ mod tests {
                 page(&[(2, 0x01, b"LIO-ORG TCMU    device  ")]),
                 "1LIO-ORG_TCMU_device",
             ),
+            // Bytes a shell, a path or a udev rule would read specially
+            // become '_', as udev's scsi_id makes ID_SERIAL.
+            (
+                "t10 with shell syntax",
+                page(&[(2, 0x01, b"EVIL    X$(touch${IFS}PWNED)")]),
+                "1EVIL_X__touch__IFS_PWNED_",
+            ),
+            (
+                "t10 with quote, slash, parentheses",
+                page(&[(2, 0x01, b"DB      db(1)/'x'")]),
+                "1DB_db_1___x_",
+            ),
+            (
+                "name string with shell syntax",
+                page(&[(3, 0x08, b"iqn.2003-01.a;b`c`\0\0")]),
+                "82003-01.a_b_c_",
+            ),
         ];
         for (name, p, want) in cases {
             assert_eq!(wwid_from_pg83(p).as_deref(), Ok(*want), "{name}");
@@ -309,9 +338,14 @@ mod tests {
             wwid_from_pg83(&page(&[(1, 0x13, NAA6)])),
             Err(VpdError::NoDesignator)
         );
-        // T10 designator carrying a '/' cannot be a DM name.
+        // A '/' cannot be in a DM name: it becomes '_', as udev makes it.
+        assert_eq!(
+            wwid_from_pg83(&page(&[(2, 0x01, b"VEND/OR PRODUCT1")])).as_deref(),
+            Ok("1VEND_OR_PRODUCT1")
+        );
+        // Nothing printable left to name the LUN by.
         assert!(matches!(
-            wwid_from_pg83(&page(&[(2, 0x01, b"VEND/OR PRODUCT1")])),
+            wwid_from_pg83(&page(&[(2, 0x01, b"\0\0\0\0\0\0\0\0")])),
             Err(VpdError::BadWwid { .. })
         ));
     }
@@ -355,7 +389,9 @@ mod tests {
                 let l = (p.len() - 4) as u16;
                 p[2..4].copy_from_slice(&l.to_be_bytes());
             }
-            let _ = wwid_from_pg83(&p);
+            if let Ok(w) = wwid_from_pg83(&p) {
+                assert!(valid_wwid(&w) && crate::text::is_safe(&w), "{w:?}");
+            }
         }
     }
 }

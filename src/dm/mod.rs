@@ -84,12 +84,16 @@ pub enum TableView {
     Status,
 }
 
+/// A map name we create: `text::is_safe` bytes only (it becomes a
+/// /dev/mapper path and a shell word in initramfs scripts), and never
+/// `control`, the name of device-mapper's own node beside the maps.
 pub fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() < DM_NAME_LEN
         && name != "."
         && name != ".."
-        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'/')
+        && name != "control"
+        && crate::text::is_safe(name)
 }
 
 pub fn valid_uuid(uuid: &str) -> bool {
