@@ -25,6 +25,8 @@ use crate::uevent::Listener;
 pub struct Options {
     pub cmdline: PathBuf,
     pub etc: PathBuf,
+    /// Where the root device is recorded for the initramfs (`root`).
+    pub run_dir: PathBuf,
     pub map: assemble::Options,
 }
 
@@ -285,6 +287,7 @@ fn wait_and_assemble(
                     if let (Ok(()), Some((w, part))) = (&done, &root_at) {
                         record_root(
                             dev_root,
+                            &opts.run_dir,
                             &name_of(w).unwrap_or_else(|| w.clone()),
                             *part,
                             &map,
@@ -328,7 +331,13 @@ fn wait_and_assemble(
 /// partition map, so that nothing mounts a path's own partition instead.
 /// Initramfs scripts read it into shell variables, so only a name of
 /// `text::is_safe` bytes is written; a dry run writes nothing.
-fn record_root(dev_root: &FsPath, map: &str, part: Option<u32>, opts: &assemble::Options) {
+fn record_root(
+    dev_root: &FsPath,
+    dir: &FsPath,
+    map: &str,
+    part: Option<u32>,
+    opts: &assemble::Options,
+) {
     let name = match part {
         Some(n) => format!("{map}{}{n}", opts.part_sep),
         None => map.to_string(),
@@ -345,7 +354,6 @@ fn record_root(dev_root: &FsPath, map: &str, part: Option<u32>, opts: &assemble:
         log::info(&format!("dry run: root device would be {}", dev.display()));
         return;
     }
-    let dir = FsPath::new("/run/mpboot");
     let written = std::fs::create_dir_all(dir)
         .and_then(|()| std::fs::write(dir.join("root"), format!("{}\n", dev.display())));
     match written {
@@ -416,6 +424,32 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use crate::sysfs::scsi::tests::{captured, Tree};
+
+    fn map_options(dry_run: bool) -> crate::assemble::Options {
+        crate::assemble::Options {
+            policy: crate::topology::Policy::default(),
+            nodes: crate::nodes::NodePolicy::Never,
+            partitions: true,
+            part_sep: "-part".into(),
+            dry_run,
+        }
+    }
+
+    /// A dry run changes nothing, not even the record of the root device;
+    /// a name a shell would read specially is never recorded.
+    #[test]
+    fn root_record_only_for_real_and_safe() {
+        let t = Tree::new("record");
+        let run = t.root.join("run");
+        let dev = std::path::Path::new("/dev");
+        super::record_root(dev, &run, "3600a", Some(1), &map_options(true));
+        assert!(!run.join("root").exists());
+        super::record_root(dev, &run, "db(1)", Some(1), &map_options(false));
+        assert!(!run.join("root").exists());
+        super::record_root(dev, &run, "3600a", Some(1), &map_options(false));
+        let got = std::fs::read_to_string(run.join("root")).unwrap();
+        assert_eq!(got, "/dev/mapper/3600a-part1\n");
+    }
 
     #[test]
     fn claims_only_configured_paths() {

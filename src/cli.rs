@@ -342,6 +342,7 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
         let boot = boot::Options {
             cmdline: top.cmdline.clone(),
             etc: top.etc.clone(),
+            run_dir: PathBuf::from("/run/mpboot"),
             map: opts.clone(),
         };
         let supervise = boot::run(sys, &top.dev, &boot)?;
