@@ -115,6 +115,18 @@ impl PathTimes {
     }
 }
 
+/// Which LUNs root may be on as a multipath map, when nothing names them:
+/// those with two paths or more, and an array's LUN (`Path::san_like`)
+/// with one path so far, whose other paths may still be on their way. The
+/// latter gets the settle window from its path's arrival for more paths,
+/// then a map with the paths it has, which later paths join (the
+/// supervisor, or multipathd, adds them): root is never mounted from a
+/// path's own partition that multipathd could not claim later. A local
+/// disk with one path costs no wait at all.
+fn may_be_multipath(_wwid: &str, paths: &[&Path]) -> bool {
+    paths.len() >= 2 || paths.iter().any(|p| p.san_like())
+}
+
 /// Returns whether the kernel command line asked for the supervisor.
 pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
     let line = read_small(&opts.cmdline).unwrap_or_default();
@@ -215,7 +227,14 @@ fn wait_and_assemble(
 
         match &goal {
             Goal::Root(spec) => {
-                match rootdev::resolve(spec, &luns, &name_to_wwid, &|_, n| n >= 2, sys, dev_root)? {
+                match rootdev::resolve(
+                    spec,
+                    &luns,
+                    &name_to_wwid,
+                    &may_be_multipath,
+                    sys,
+                    dev_root,
+                )? {
                     Found::Multipath { wwid, part } => {
                         log::info(&format!("root is on multipath LUN {wwid}"));
                         root_at = Some((wwid.clone(), part));
@@ -271,7 +290,7 @@ fn wait_and_assemble(
                     if root_at.is_none() {
                         if let Some(r) = &args.root {
                             let spec = rootdev::parse_root(r);
-                            let assembled = |w: &str, _| wwids.iter().any(|x| x == w);
+                            let assembled = |w: &str, _: &[&Path]| wwids.iter().any(|x| x == w);
                             if let Ok(Found::Multipath { wwid, part }) = rootdev::resolve(
                                 &spec,
                                 &luns,
@@ -388,7 +407,15 @@ fn finish(
             missing.insert(w.clone());
             continue;
         };
-        if let Some(n) = known.get(w).and_then(|m| m.paths) {
+        let expected = known.get(w).and_then(|m| m.paths);
+        if let ([p], None) = (paths.as_slice(), expected) {
+            log::notice(&format!(
+                "{w}: one path so far ({}, {}); assembled with it, later paths join the map",
+                p.name,
+                p.transport_word()
+            ));
+        }
+        if let Some(n) = expected {
             if (paths.len() as u32) < n {
                 log::warn(&format!(
                     "{w}: {} of {n} expected paths ({}); assembling degraded",

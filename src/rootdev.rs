@@ -196,20 +196,40 @@ fn open_disk(sys: &Sysfs, dev_root: &FsPath, name: &str) -> Option<BlockDev> {
     BlockDev::open(&dev_root.join(name), size, block).ok()
 }
 
+/// The disk a kernel name (`sda`, `sda2`, `nvme0n1p2`) is, or is a
+/// partition of, among `disks`, and the partition number. Exact names
+/// only: `sdaa2` is not on `sda`.
+fn disk_of<'a>(name: &str, disks: &'a [String]) -> Option<(&'a str, Option<u32>)> {
+    if let Some(d) = disks.iter().find(|d| *d == name) {
+        return Some((d, None));
+    }
+    disks.iter().find_map(|d| {
+        let rest = name.strip_prefix(d.as_str())?;
+        // A name ending in a digit separates its partitions with 'p'.
+        let rest = if d.ends_with(|c: char| c.is_ascii_digit()) {
+            rest.strip_prefix('p')?
+        } else {
+            rest
+        };
+        let digits = !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit());
+        digits.then(|| (d.as_str(), rest.parse().ok()))
+    })
+}
+
 /// Look for root among the LUNs seen so far. `name_to_wwid` maps a
 /// /dev/mapper name (WWID, binding or alias) to its WWID; `is_multipath`
-/// says which LUNs (WWID, path count) are, or will be, multipath maps.
+/// says which LUNs (WWID, paths so far) are, or will be, multipath maps.
 pub fn resolve(
     spec: &RootSpec,
     luns: &BTreeMap<&str, Vec<&Path>>,
     name_to_wwid: &dyn Fn(&str) -> Option<String>,
-    is_multipath: &dyn Fn(&str, usize) -> bool,
+    is_multipath: &dyn Fn(&str, &[&Path]) -> bool,
     sys: &Sysfs,
     dev_root: &FsPath,
 ) -> Result<Found> {
     let multipath: Vec<(&str, &Vec<&Path>)> = luns
         .iter()
-        .filter(|(w, p)| is_multipath(w, p.len()))
+        .filter(|(w, p)| is_multipath(w, p))
         .map(|(w, p)| (*w, p))
         .collect();
     let not_yet = || Found::NotYet { stacked: vec![] };
@@ -225,37 +245,30 @@ pub fn resolve(
             })
         }
         RootSpec::MapName(n) => {
-            // The name itself, then without a partition suffix.
-            let w = [n.as_str(), strip_part(n)]
-                .into_iter()
-                .filter_map(name_to_wwid)
-                .find(|w| luns.contains_key(w.as_str()));
-            return Ok(w.map_or_else(not_yet, |wwid| Found::Multipath {
-                wwid,
-                part: part_number(n),
-            }));
+            // A name that is a map's is that map (an alias `disk_p1` is
+            // not partition 1 of `disk_`); else a partition suffix.
+            let known = |name: &str| name_to_wwid(name).filter(|w| luns.contains_key(w.as_str()));
+            let found = match known(n) {
+                Some(wwid) => Some((wwid, None)),
+                None if strip_part(n) != n => known(strip_part(n)).map(|w| (w, part_number(n))),
+                None => None,
+            };
+            return Ok(found.map_or_else(not_yet, |(wwid, part)| Found::Multipath { wwid, part }));
         }
         RootSpec::Kernel(n) => {
-            let disk = n.trim_end_matches(|c: char| c.is_ascii_digit());
-            let disk = if disk.starts_with("sd") {
-                disk
-            } else {
-                n.as_str()
+            let disks = sys.list("block")?;
+            let Some((disk, part)) = disk_of(n, &disks) else {
+                return Ok(not_yet());
             };
             for (w, paths) in &multipath {
                 if paths.iter().any(|p| p.name == disk) {
                     return Ok(Found::Multipath {
                         wwid: w.to_string(),
-                        part: n[disk.len()..].parse().ok(),
+                        part,
                     });
                 }
             }
-            let exists = sys.list("block")?.iter().any(|d| n.starts_with(d.as_str()));
-            return Ok(if exists {
-                Found::Elsewhere(n.clone())
-            } else {
-                not_yet()
-            });
+            return Ok(Found::Elsewhere(n.clone()));
         }
         RootSpec::Other(_) => return Ok(not_yet()),
         _ => {}
@@ -332,6 +345,72 @@ mod tests {
         for (s, want) in cases {
             assert_eq!(parse_root(s), want, "{s}");
         }
+    }
+
+    use crate::sysfs::scsi::scan;
+    use crate::sysfs::scsi::tests::{captured, Tree};
+    use crate::topology::by_wwid;
+
+    const W: &str = "1Linux_scsi_debug_2000";
+
+    /// `root=` forms resolved by name against a LUN with paths sda, sdb
+    /// (and a local disk sdc), answering which LUN and which partition.
+    fn resolved(root: &str, bindings: &[(&str, &str)]) -> Found {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let t = Tree::new(&format!("resolve-{n}"));
+        let pg = captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("active/optimized"));
+        t.disk("sdb", "8:16", "1:0:0:0", &pg, Some("active/optimized"));
+        t.file("block/sdc/dev", b"8:32\n");
+        let sys = t.sysfs();
+        let s = scan(&sys).unwrap();
+        let luns = by_wwid(&s.paths);
+        let to_wwid = |n: &str| {
+            let b = bindings.iter().find(|(a, _)| *a == n);
+            Some(b.map_or(n, |(_, w)| *w).to_string())
+        };
+        let spec = parse_root(root);
+        resolve(&spec, &luns, &to_wwid, &|_, p| p.len() >= 2, &sys, &t.root).unwrap()
+    }
+
+    fn on(part: Option<u32>) -> Found {
+        Found::Multipath {
+            wwid: W.into(),
+            part,
+        }
+    }
+
+    #[test]
+    fn kernel_names_match_whole_disks_only() {
+        assert_eq!(resolved("/dev/sda2", &[]), on(Some(2)));
+        assert_eq!(resolved("/dev/sdb", &[]), on(None));
+        assert_eq!(resolved("/dev/sdc1", &[]), Found::Elsewhere("sdc1".into()));
+        // sdaa is not sda: not seen yet, so wait for it.
+        assert_eq!(
+            resolved("/dev/sdaa2", &[]),
+            Found::NotYet { stacked: vec![] }
+        );
+        assert_eq!(
+            resolved("/dev/sdax", &[]),
+            Found::NotYet { stacked: vec![] }
+        );
+        let disks = ["nvme0n1".to_string(), "sda".to_string()];
+        assert_eq!(disk_of("nvme0n1p3", &disks), Some(("nvme0n1", Some(3))));
+        assert_eq!(disk_of("nvme0n13", &disks), None);
+    }
+
+    #[test]
+    fn a_map_name_is_that_map_before_a_partition_suffix() {
+        // Alias disk_p1 is the whole map, not partition 1 of "disk_".
+        let b = [("disk_p1", W), ("disk_", "3other")];
+        assert_eq!(resolved("/dev/mapper/disk_p1", &b), on(None));
+        assert_eq!(resolved("/dev/mapper/disk_p1-part2", &b), on(Some(2)));
+        assert_eq!(
+            resolved(&format!("/dev/mapper/{W}-part1"), &[]),
+            on(Some(1))
+        );
+        assert_eq!(resolved(&format!("/dev/mapper/{W}"), &[]), on(None));
     }
 
     #[test]

@@ -101,6 +101,19 @@ pub struct Path {
     pub handler: Option<String>,
     pub alua: Option<AluaState>,
     pub preferred: bool,
+    /// How the disk is reached, from its place in the device tree.
+    pub transport: Transport,
+}
+
+/// The SCSI transport a path's disk hangs off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    Iscsi,
+    Fc,
+    Sas,
+    /// Parallel SCSI, virtio, USB, emulation: nothing that says SAN.
+    #[default]
+    Other,
 }
 
 impl Path {
@@ -115,6 +128,30 @@ impl Path {
 
     pub fn usable(&self) -> bool {
         self.state == "running"
+    }
+
+    /// Why a one-path disk counts as an array's, for the log.
+    pub fn transport_word(&self) -> &'static str {
+        match self.transport {
+            Transport::Iscsi => "iSCSI",
+            Transport::Fc => "FC",
+            Transport::Sas if self.handler.is_some() => "SAS array LUN",
+            _ if self.handler.is_some() || self.alua.is_some() => "array LUN",
+            Transport::Sas => "SAS",
+            Transport::Other => "local",
+        }
+    }
+
+    /// Does this disk look like an array's LUN, which may have more paths
+    /// than have appeared so far? iSCSI and FC are SAN transports; any LUN
+    /// with a device handler (the kernel attaches one for ALUA/TPGS and for
+    /// the arrays in its rdac/emc/hp_sw lists) is an array's. SAS alone is
+    /// not: local disks hang off SAS HBAs too, and SAS array LUNs report
+    /// ALUA.
+    pub fn san_like(&self) -> bool {
+        matches!(self.transport, Transport::Iscsi | Transport::Fc)
+            || self.handler.is_some()
+            || self.alua.is_some()
     }
 
     /// Sort key within the map: best ALUA state, preferred first, then
@@ -338,6 +375,7 @@ mod tests {
             handler: alua.map(|_| "alua".into()),
             alua,
             preferred: false,
+            transport: Transport::Other,
         }
     }
 

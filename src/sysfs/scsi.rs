@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::sysfs::Sysfs;
-use crate::topology::{AluaState, DevT, Path};
+use crate::topology::{AluaState, DevT, Path, Transport};
 use crate::vpd;
 
 /// What a scan found: usable paths, plus disks skipped and why.
@@ -71,7 +71,32 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
         handler,
         alua,
         preferred,
+        transport: transport(sys, &base),
     }))
+}
+
+/// The transport, from the components of the disk's device path:
+/// `…/host2/session1/target2:0:0/…` (iSCSI), `…/rport-3:0-1/…` (FC),
+/// `…/end_device-0:1/…` (SAS).
+fn transport(sys: &Sysfs, base: &str) -> Transport {
+    let Ok(real) = std::fs::canonicalize(sys.path(&format!("{base}/device"))) else {
+        return Transport::Other;
+    };
+    let digits_after = |c: &str, prefix: &str| {
+        c.strip_prefix(prefix)
+            .is_some_and(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let mut t = Transport::Other;
+    for c in real.iter().filter_map(|c| c.to_str()) {
+        if digits_after(c, "session") {
+            t = Transport::Iscsi;
+        } else if c.starts_with("rport-") {
+            t = Transport::Fc;
+        } else if c.starts_with("end_device-") {
+            t = Transport::Sas;
+        }
+    }
+    t
 }
 
 /// WWID from VPD page 0x83; `device/wwid` only when the page is unreadable.

@@ -2,7 +2,7 @@
 # paths (scsi_debug); a second multipath LUN (LIO, 2 paths) that must be
 # left alone; a single-path disk (LIO). Each root= form assembles exactly
 # the root LUN and its partitions, and the file system mounts through
-# /dev/mapper and reads back. Root on the single-path disk: nothing to do.
+# /dev/mapper and reads back. Root on the single-path LUN: a one-path map.
 # Root nowhere: a clear error in time, unless a multipath disk carries
 # LUKS/LVM (root may be inside): then that disk is assembled.
 . /lib/testlib.sh
@@ -63,11 +63,21 @@ expect_eq "root mounts through /dev/mapper and reads back" "$(cat /mnt/proof)" "
 umount /mnt
 mpboot remove --all >/dev/null
 
-boot "root=UUID=$SU mpboot.wait=20"; rc=$?
+# The single-path LIO LUN is an array's (ALUA): one path so far gets the
+# settle window, then a one-path map that later paths can join. Local
+# disks: see boot-late-path.
+SW=$(mpboot list | awk '/^36001405/ && / paths=1/ {print $1}')
+boot "root=UUID=$SU mpboot.wait=20 mpboot.settle=500"; rc=$?
 sed 's/^/# /' /tmp/boot.err
-expect_eq "root on a single-path disk: exit 0" $rc 0
-check "root on a single-path disk: says nothing to do" grep -q "root is on $s, not a multipath disk" /tmp/boot.err
-expect_eq "root on a single-path disk: no maps" "$(dmsetup ls)" "No devices found"
+expect_eq "root on a single-path array LUN: exit 0" $rc 0
+check "root on a single-path array LUN: a one-path map, and says so" \
+    grep -q "$SW: one path so far ($s, array LUN)" /tmp/boot.err
+expect_eq "root on a single-path array LUN: root recorded as its partition map" \
+    "$(cat /run/mpboot/root)" "/dev/mapper/$SW-part1"
+expect_eq "root on a single-path array LUN: only that LUN's maps" \
+    "$(dmsetup ls | awk '{print $1}' | sort | tr '\n' ' ')" "$SW $SW-part1 "
+rm -f /run/mpboot/root
+mpboot remove --all >/dev/null
 
 boot "root=UUID=00000000-1111-2222-3333-444444444444 mpboot.wait=2"; rc=$?
 sed 's/^/# /' /tmp/boot.err
