@@ -134,7 +134,13 @@ struct DiskScan {
 fn scan_disk(dev: &BlockDev, spec: &RootSpec) -> DiskScan {
     // A disk with an unreadable table is not the root disk; the boot goes on.
     let table = dev.partition_table().ok().flatten();
-    let mut regions = vec![(None, 0u64, dev.sectors)];
+    // The whole disk holds a file system only when it has no partition
+    // table: a GPT partition name could otherwise forge a superblock
+    // (ext's magic sits at byte 1080, inside GPT's entry array).
+    let mut regions = Vec::new();
+    if table.is_none() {
+        regions.push((None, 0u64, dev.sectors));
+    }
     let mut matched = None;
     if let Some(t) = &table {
         for p in t.partitions.iter().filter(|p| !p.extended) {
@@ -411,6 +417,43 @@ mod tests {
             on(Some(1))
         );
         assert_eq!(resolved(&format!("/dev/mapper/{W}"), &[]), on(None));
+    }
+
+    /// A GPT partition name can spell an ext superblock at byte 1080 of
+    /// the disk; root= must not match the whole disk of a partitioned LUN.
+    #[test]
+    fn a_partitioned_disk_is_never_probed_whole() {
+        use crate::partitions::tests::{gpt_disk, Disk};
+        let mut units = vec![0xef53u16];
+        units.extend((1..24).map(|_| u16::from(b'x')));
+        units.extend(
+            b"abcdefghijklmnop"
+                .chunks(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]])),
+        );
+        let name = String::from_utf16(&units).unwrap();
+        let forged = "61626364-6566-6768-696a-6b6c6d6e6f70";
+        let d = gpt_disk(4096, &[(2048, 4000, &name)]);
+        // The forgery is real: probing the raw disk finds that UUID.
+        let raw = crate::probe::probe(&mut |off, len| {
+            d.0.get(off as usize..(off + len) as usize)
+                .map(<[u8]>::to_vec)
+        });
+        assert_eq!(raw.and_then(|f| f.uuid).as_deref(), Some(forged));
+        let scan = |d: &Disk, spec: &RootSpec| {
+            let f = std::env::temp_dir().join(format!("mpboot-forge-{}", std::process::id()));
+            std::fs::write(&f, &d.0).unwrap();
+            let dev = BlockDev::open(&f, d.sectors(), 512).unwrap();
+            let m = scan_disk(&dev, spec).matched;
+            let _ = std::fs::remove_file(&f);
+            m
+        };
+        assert_eq!(scan(&d, &RootSpec::Uuid(forged.into())), None);
+        // Without a table the whole disk is still a file system's.
+        let mut plain = Disk::new(4096);
+        plain.0[1080..1082].copy_from_slice(&0xef53u16.to_le_bytes());
+        plain.0[1128..1144].copy_from_slice(b"abcdefghijklmnop");
+        assert_eq!(scan(&plain, &RootSpec::Uuid(forged.into())), Some(None));
     }
 
     #[test]
