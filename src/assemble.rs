@@ -194,6 +194,9 @@ fn partitions(
         .unwrap_or(512);
     let node = blockdev::node_for(dev_root, &nodes.path(&map.name), map.devt);
     let table = BlockDev::open(&node, size, block)?.partition_table()?;
+    for note in table.iter().flat_map(|t| &t.notes) {
+        log::warn(&format!("{}: {note}", map.name));
+    }
     let sync = maps::sync_partitions(ctl, sys, nodes, map, table.as_ref(), sep)?;
     for (name, out) in &sync.made {
         let p = table.as_ref().and_then(|t| {

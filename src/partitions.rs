@@ -36,6 +36,8 @@ pub enum TableKind {
 pub struct Table {
     pub kind: TableKind,
     pub partitions: Vec<Partition>,
+    /// Entries skipped or cut short, as the kernel does, for the log.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,8 +46,6 @@ pub enum PartError {
     Read { lba: u64 },
     /// Neither GPT header is valid, and the protective MBR says GPT.
     GptCorrupt,
-    /// An MBR entry runs past the end of the disk, or the extended chain loops.
-    BadMbr { what: String },
 }
 
 impl fmt::Display for PartError {
@@ -53,7 +53,6 @@ impl fmt::Display for PartError {
         match self {
             PartError::Read { lba } => write!(f, "cannot read sector {lba}"),
             PartError::GptCorrupt => write!(f, "GPT: primary and backup headers both invalid"),
-            PartError::BadMbr { what } => write!(f, "MBR: {what}"),
         }
     }
 }
@@ -183,6 +182,7 @@ fn read_gpt(
             continue;
         }
         let mut parts = Vec::new();
+        let mut notes = Vec::new();
         for i in 0..h.count {
             let e = &entries[(i * h.entry_size) as usize..((i + 1) * h.entry_size) as usize];
             if e[0..16].iter().all(|&x| x == 0) {
@@ -190,6 +190,8 @@ fn read_gpt(
             }
             let (first, last_lba) = (le64(e, 32), le64(e, 40));
             if last_lba < first || last_lba >= disk_blocks || parts.len() as u64 >= MAX_PARTS {
+                // As the kernel's efi.c: an entry outside the disk is skipped.
+                notes.push(format!("GPT entry {} is outside the disk: skipped", i + 1));
                 continue;
             }
             let units: Vec<u16> = (0..36)
@@ -210,6 +212,7 @@ fn read_gpt(
         return Ok(Table {
             kind,
             partitions: parts,
+            notes,
         });
     }
     Err(PartError::GptCorrupt)
@@ -217,6 +220,29 @@ fn read_gpt(
 
 fn is_extended(t: u8) -> bool {
     matches!(t, 0x05 | 0x0f | 0x85)
+}
+
+/// An entry as the kernel's `blk_add_partition` takes it: one that starts
+/// past the end of the disk is skipped, one that runs past it is cut at
+/// the end. Returns the (start, size) to use, noting what was changed.
+fn clamp(
+    what: &str,
+    start: u64,
+    size: u64,
+    disk_blocks: u64,
+    notes: &mut Vec<String>,
+) -> Option<(u64, u64)> {
+    if start >= disk_blocks {
+        notes.push(format!("{what} starts past the end of the disk: skipped"));
+        return None;
+    }
+    if start + size > disk_blocks {
+        notes.push(format!(
+            "{what} runs past the end of the disk: cut at the end"
+        ));
+        return Some((start, disk_blocks - start));
+    }
+    Some((start, size))
 }
 
 fn read_mbr(
@@ -240,17 +266,17 @@ fn read_mbr(
         extended,
     };
     let mut parts = Vec::new();
+    let mut notes = Vec::new();
     let mut ext = None;
     for i in 0..4 {
         let (t, start, size) = entry(mbr, i);
         if t == 0 || size == 0 {
             continue;
         }
-        if start + size > disk_blocks {
-            return Err(PartError::BadMbr {
-                what: format!("partition {} ends past the disk", i + 1),
-            });
-        }
+        let what = format!("partition {}", i + 1);
+        let Some((start, size)) = clamp(&what, start, size, disk_blocks, &mut notes) else {
+            continue;
+        };
         let mut part = mk(i as u32 + 1, start, size, is_extended(t));
         if part.extended {
             ext.get_or_insert(start);
@@ -261,43 +287,64 @@ fn read_mbr(
         }
         parts.push(part);
     }
-    // Logical partitions: a chain of EBRs, each relative to the extended start.
     if let Some(ext_start) = ext {
-        let mut ebr = ext_start;
-        let mut number = 5;
-        for _ in 0..MAX_LOGICAL {
-            let b = read(ebr, 1).ok_or(PartError::Read { lba: ebr })?;
-            if b.len() < 512 || b[510] != 0x55 || b[511] != 0xaa {
-                break;
+        for (n, start, size) in logical(ext_start, disk_blocks, read, &mut notes)? {
+            let what = format!("logical partition {n}");
+            if let Some((start, size)) = clamp(&what, start, size, disk_blocks, &mut notes) {
+                parts.push(mk(n, start, size, false));
             }
-            let (t, start, size) = entry(&b, 0);
-            if t != 0 && size != 0 {
-                let abs = ebr + start;
-                if abs + size > disk_blocks {
-                    return Err(PartError::BadMbr {
-                        what: format!("logical partition {number} ends past the disk"),
-                    });
-                }
-                parts.push(mk(number, abs, size, false));
-                number += 1;
-            }
-            let (nt, next, _) = entry(&b, 1);
-            if !is_extended(nt) || next == 0 {
-                break;
-            }
-            let next_ebr = ext_start + next;
-            if next_ebr <= ebr || next_ebr >= disk_blocks {
-                return Err(PartError::BadMbr {
-                    what: "extended partition chain goes backwards".into(),
-                });
-            }
-            ebr = next_ebr;
         }
     }
     Ok(Table {
         kind: TableKind::Mbr,
         partitions: parts,
+        notes,
     })
+}
+
+/// Follow the chain of EBRs from the extended partition at `ext_start`:
+/// each logical partition (number from 5, absolute start, size). The chain may go backwards on the disk (sfdisk makes such
+/// chains); it ends at an EBR without signature or link, one past the
+/// disk, one already visited, or after MAX_LOGICAL links.
+fn logical(
+    ext_start: u64,
+    disk_blocks: u64,
+    read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
+    notes: &mut Vec<String>,
+) -> Result<Vec<(u32, u64, u64)>, PartError> {
+    let entry = |b: &[u8], i: usize| {
+        let e = &b[446 + 16 * i..446 + 16 * (i + 1)];
+        (e[4], u64::from(le32(e, 8)), u64::from(le32(e, 12)))
+    };
+    let mut found = Vec::new();
+    let mut visited = std::collections::BTreeSet::new();
+    let mut ebr = ext_start;
+    let mut number = 5;
+    for _ in 0..MAX_LOGICAL {
+        if ebr >= disk_blocks {
+            notes.push("extended partition chain leads past the disk: ended there".into());
+            break;
+        }
+        if !visited.insert(ebr) {
+            notes.push("extended partition chain loops: ended there".into());
+            break;
+        }
+        let b = read(ebr, 1).ok_or(PartError::Read { lba: ebr })?;
+        if b.len() < 512 || b[510] != 0x55 || b[511] != 0xaa {
+            break;
+        }
+        let (t, start, size) = entry(&b, 0);
+        if t != 0 && size != 0 {
+            found.push((number, ebr + start, size));
+            number += 1;
+        }
+        let (nt, next, _) = entry(&b, 1);
+        if !is_extended(nt) || next == 0 {
+            break;
+        }
+        ebr = ext_start + next;
+    }
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -455,21 +502,74 @@ pub mod tests {
     }
 
     #[test]
-    fn hostile_mbrs_are_errors_or_empty() {
+    fn hostile_mbrs_are_cut_skipped_or_empty() {
         let d = Disk::new(64);
         assert_eq!(d.table(), Ok(None)); // no signature
+                                         // As the kernel: an entry past the end is cut there; one starting
+                                         // past it is skipped; the rest of the table still counts.
         let mut d = Disk::new(64);
         mbr_entry(d.at(0), 0, 0x83, 10, 1000);
-        assert!(matches!(d.table(), Err(PartError::BadMbr { .. })));
-        // An EBR pointing at itself.
+        mbr_entry(d.at(0), 1, 0x83, 100, 10);
+        mbr_entry(d.at(0), 2, 0x83, 2, 4);
+        let t = d.table().unwrap().unwrap();
+        let got: Vec<_> = t
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size))
+            .collect();
+        assert_eq!(got, vec![(1, 10, 54), (3, 2, 4)]);
+        assert_eq!(t.notes.len(), 2, "{:?}", t.notes);
+        // An EBR pointing at itself: the chain ends there.
         let mut d = Disk::new(64);
         mbr_entry(d.at(0), 0, 0x05, 8, 50);
         mbr_entry(d.at(8), 0, 0x83, 1, 2);
         mbr_entry(d.at(8), 1, 0x05, 0, 2);
         let t = d.table().unwrap().unwrap();
         assert_eq!(t.partitions.len(), 2);
+        // A link past the disk ends the chain; what came before stays.
         mbr_entry(d.at(8), 1, 0x05, 0xffff_fff0, 2);
-        assert!(matches!(d.table(), Err(PartError::BadMbr { .. })));
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.partitions.len(), 2);
+        assert!(t.notes[0].contains("past the disk"), "{:?}", t.notes);
+        // A chain 8 -> 28 -> 48 -> 28: each logical once, then it ends.
+        mbr_entry(d.at(8), 1, 0x05, 20, 10);
+        mbr_entry(d.at(28), 0, 0x83, 1, 2);
+        mbr_entry(d.at(28), 1, 0x05, 40, 10);
+        mbr_entry(d.at(48), 0, 0x83, 1, 2);
+        mbr_entry(d.at(48), 1, 0x05, 20, 10);
+        let t = d.table().unwrap().unwrap();
+        assert_eq!(t.partitions.len(), 4);
+        assert!(t.notes[0].contains("loops"), "{:?}", t.notes);
+    }
+
+    /// sfdisk's chains may go backwards on the disk: logicals at 80000,
+    /// 60000 and 20480, each EBR just before its partition. The kernel and
+    /// kpartx map them as 5, 6, 7, in chain order.
+    #[test]
+    fn mbr_chain_going_backwards() {
+        let mut d = Disk::new(100_000);
+        mbr_entry(d.at(0), 0, 0x83, 2048, 8192);
+        mbr_entry(d.at(0), 1, 0x05, 10240, 89_760);
+        let ext = 10240u32;
+        let links = [(79_998u32, 80_000u32), (59_998, 60_000), (20_478, 20_480)];
+        // The first EBR sits at the start of the extended partition.
+        let mut at = ext;
+        for (k, &(ebr, start)) in links.iter().enumerate() {
+            let ebr = if k == 0 { ext } else { ebr };
+            assert_eq!(ebr, at);
+            mbr_entry(d.at(u64::from(ebr)), 0, 0x83, start - ebr, 1000);
+            if let Some(&(next, _)) = links.get(k + 1) {
+                mbr_entry(d.at(u64::from(ebr)), 1, 0x05, next - ext, 1002);
+                at = next;
+            }
+        }
+        let t = d.table().unwrap().unwrap();
+        let got: Vec<_> = t.partitions.iter().map(|p| (p.number, p.start)).collect();
+        assert_eq!(
+            got,
+            vec![(1, 2048), (2, 10240), (5, 80_000), (6, 60_000), (7, 20_480)]
+        );
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
     }
 
     /// Bounded fuzzing: mutated tables never panic, and whatever parses

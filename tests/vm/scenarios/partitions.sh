@@ -1,4 +1,5 @@
-# Partition maps (kpartx's job): MBR with logical partitions and GPT with 4
+# Partition maps (kpartx's job): MBR with logical partitions (also chained
+# backwards on the disk) and GPT with 4
 # partitions map with the right offsets and sizes (bytes compared with the
 # raw disk), with the same names, UUIDs and tables as Debian's kpartx; a
 # corrupt primary GPT falls back to the backup; a table that is gone in
@@ -22,13 +23,15 @@ start=10240, size=2048, type=83
 EOT
 check "sfdisk wrote an MBR with an extended partition" test -e /sys/block/sda/sda6
 
-# same_bytes MAPNAME START SIZE: the partition map reads what the disk has there.
-same_bytes() {
-    a=$(dd if=/dev/mapper/$1 bs=512 2>/dev/null | md5sum | cut -d' ' -f1)
-    b=$(dd if=/dev/sda bs=512 skip=$2 count=$3 2>/dev/null | md5sum | cut -d' ' -f1)
-    n=$(($(blockdev --getsz /dev/mapper/$1)))
-    [ "$a" = "$b" ] && [ "$n" = "$3" ]
+# same_bytes_on DISK MAPNAME START SIZE: the partition map reads what DISK
+# has there; same_bytes: on the path sda.
+same_bytes_on() {
+    a=$(dd if=/dev/mapper/$2 bs=512 2>/dev/null | md5sum | cut -d' ' -f1)
+    b=$(dd if=$1 bs=512 skip=$3 count=$4 2>/dev/null | md5sum | cut -d' ' -f1)
+    n=$(($(blockdev --getsz /dev/mapper/$2)))
+    [ "$a" = "$b" ] && [ "$n" = "$4" ]
 }
+same_bytes() { same_bytes_on /dev/sda "$@"; }
 # like_kernel N: partition map N reads what the kernel's sdaN (same table,
 # parsed by the kernel through the path) had, as recorded before assembly
 # (assembling removes the paths' own partitions).
@@ -74,6 +77,26 @@ same_as_kpartx() {
 }
 peer_prepare
 same_as_kpartx "MBR (1, 2, 3 extended, 5, 6)" 5
+
+# Logical partitions out of disk order: sfdisk links the EBRs in the order
+# given, so the chain goes backwards on the disk. The kernel and kpartx
+# map 5, 6, 7 as listed; so must mpboot (it once refused the whole table).
+sfdisk -q --no-reread $M <<'EOT' 2>&1 | sed 's/^/# sfdisk: /'
+label: dos
+start=2048, size=2048, type=83
+start=4096, size=12288, type=5
+start=12288, size=1024, type=83
+start=9216, size=1024, type=83
+start=6144, size=1024, type=83
+EOT
+sfdisk -d $M | sed 's/^/# /'
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "MBR chain going backwards: exit 0" $rc 0
+check "backwards chain: part5 maps 12288+1024" same_bytes_on $M $W-part5 12288 1024
+check "backwards chain: part6 maps 9216+1024" same_bytes_on $M $W-part6 9216 1024
+check "backwards chain: part7 maps 6144+1024" same_bytes_on $M $W-part7 6144 1024
+part_maps >/tmp/ours
+same_as_kpartx "MBR chain going backwards (1, 2 extended, 5, 6, 7)" 5
 
 # GPT with 4 partitions, written through the map as an admin would.
 sfdisk -q --no-reread $M <<'EOT' 2>/dev/null
