@@ -16,6 +16,8 @@ pub enum Error {
     Read { path: PathBuf, source: io::Error },
     /// A partition table that cannot be trusted.
     Partitions { path: PathBuf, source: PartError },
+    /// The sysfs root given has no `block/`: not a sysfs tree.
+    NotSysfs { path: PathBuf },
     /// A sysfs attribute held something we cannot make sense of.
     Parse { path: PathBuf, what: String },
     /// VPD page 0x83 of a path held no usable designator.
@@ -36,6 +38,8 @@ pub enum Error {
     Table { target: String, what: String },
     /// A /dev node could not be made or removed.
     Node { path: PathBuf, source: Errno },
+    /// Something that is not a node of ours sits where a map's node goes.
+    NodeInTheWay { path: PathBuf, what: &'static str },
     /// A name or UUID that device-mapper would refuse.
     InvalidName { what: &'static str, value: String },
     /// `assemble` was asked for WWIDs that no path has.
@@ -59,6 +63,11 @@ impl fmt::Display for Error {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read {}", path.display()),
             Error::Parse { path, what } => write!(f, "{}: {what}", path.display()),
+            Error::NotSysfs { path } => write!(
+                f,
+                "{} is not a sysfs tree (it has no block/ directory)",
+                path.display()
+            ),
             Error::Partitions { path, .. } => {
                 write!(f, "{}: bad partition table", path.display())
             }
@@ -75,6 +84,16 @@ impl fmt::Display for Error {
             Error::DmReply { cmd, what } => write!(f, "{cmd}: malformed kernel reply: {what}"),
             Error::Table { target, what } => write!(f, "{target}: bad table: {what}"),
             Error::Node { path, .. } => write!(f, "cannot make device node {}", path.display()),
+            Error::NodeInTheWay { path, what } => write!(
+                f,
+                "{} is a {what}, not a device node of ours: left alone, map not made",
+                path.display()
+            ),
+            Error::InvalidName { what, value } if value.len() >= crate::dm::DM_NAME_LEN => write!(
+                f,
+                "refusing device-mapper {what} of {} bytes: longer than device-mapper allows",
+                value.len()
+            ),
             Error::InvalidName { what, value } => write!(
                 f,
                 "refusing device-mapper {what} {value:?}: a map name or WWID holds only {}, \

@@ -101,10 +101,12 @@ fn ensure(
             uuid: other.uuid,
         });
     }
+    nodes.check_free(name)?;
     ctl.dev_create(name, uuid)?;
     let made = ctl
         .table_load(by_name, targets)
-        .and_then(|_| ctl.dev_resume(by_name, false, true));
+        .and_then(|_| ctl.dev_resume(by_name, false, true))
+        .and_then(|info| nodes.ensure(name, info.devt).map(|()| info));
     let info = match made {
         Ok(i) => i,
         Err(e) => {
@@ -113,7 +115,6 @@ fn ensure(
             return Err(e);
         }
     };
-    nodes.ensure(name, info.devt)?;
     Ok(Outcome::Created(info))
 }
 

@@ -60,7 +60,30 @@ impl Nodes {
         self.dir.join(name)
     }
 
-    /// Make sure `<dir>/<name>` is a block node for `devt`.
+    /// Is `<dir>/<name>` free for a new map's node (nothing there, or a
+    /// block node or link `ensure` may replace)? Asked before a map is
+    /// created, so that nothing is left half-made when it is not.
+    pub fn check_free(&self, name: &str) -> Result<()> {
+        if !self.active {
+            return Ok(());
+        }
+        let path = self.path(name);
+        match fs::symlink_metadata(&path) {
+            Ok(m) if !m.file_type().is_block_device() && !m.file_type().is_symlink() => {
+                Err(Error::NodeInTheWay {
+                    path,
+                    what: kind_of(&m),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Make sure `<dir>/<name>` is a block node for `devt`. What may be
+    /// replaced: a symlink (udev's, or stale), and a block node of
+    /// device-mapper's major (a map's that is gone). Anything else (a file,
+    /// a directory, device-mapper's control node, another driver's device)
+    /// is not ours and is never unlinked.
     pub fn ensure(&self, name: &str, devt: DevT) -> Result<()> {
         if !self.active {
             return Ok(());
@@ -84,8 +107,18 @@ impl Nodes {
                     }
                     fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?;
                 }
-                Ok(m) if m.is_dir() => return Err(err(Errno::EISDIR)),
-                Ok(_) => fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?,
+                Ok(m)
+                    if m.file_type().is_block_device()
+                        && nix::sys::stat::major(m.rdev()) == u64::from(devt.major) =>
+                {
+                    fs::remove_file(&path).map_err(|e| err(errno_of(&e)))?
+                }
+                Ok(m) => {
+                    return Err(Error::NodeInTheWay {
+                        path,
+                        what: kind_of(&m),
+                    })
+                }
                 // Nothing there. `mapper/` itself exists: Control::open made it.
                 Err(_) => {}
             }
@@ -99,6 +132,9 @@ impl Nodes {
 
     /// Remove `<dir>/<name>` if it is a node or link we would have made.
     pub fn remove(&self, name: &str) -> Result<()> {
+        if name == "control" {
+            return Ok(());
+        }
         let path = self.path(name);
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_block_device() || m.file_type().is_symlink() => {
@@ -112,5 +148,62 @@ impl Nodes {
             }
             _ => Ok(()),
         }
+    }
+}
+
+/// What is in the way, for the message.
+fn kind_of(m: &fs::Metadata) -> &'static str {
+    let t = m.file_type();
+    if t.is_dir() {
+        "directory"
+    } else if t.is_file() {
+        "regular file"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device of another driver"
+    } else {
+        "special file"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What is not a node of ours is never unlinked, and says what it is.
+    #[test]
+    fn only_our_nodes_and_links_are_replaced() {
+        let dev = std::env::temp_dir().join(format!("mpboot-nodes-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dev);
+        fs::create_dir_all(dev.join("mapper/adir")).unwrap();
+        fs::write(dev.join("mapper/afile"), "keep").unwrap();
+        std::os::unix::fs::symlink("/nonexistent", dev.join("mapper/alink")).unwrap();
+        let n = Nodes::new(&dev, &dev, NodePolicy::Always);
+        let devt = DevT {
+            major: 254,
+            minor: 3,
+        };
+        for name in ["afile", "adir"] {
+            assert!(matches!(
+                n.check_free(name),
+                Err(Error::NodeInTheWay { .. })
+            ));
+            assert!(matches!(
+                n.ensure(name, devt),
+                Err(Error::NodeInTheWay { .. })
+            ));
+        }
+        assert_eq!(
+            fs::read_to_string(dev.join("mapper/afile")).unwrap(),
+            "keep"
+        );
+        assert!(dev.join("mapper/adir").is_dir());
+        // A link and an empty place are free; remove leaves files alone.
+        assert!(n.check_free("alink").is_ok() && n.check_free("nothing").is_ok());
+        n.remove("afile").unwrap();
+        n.remove("control").unwrap();
+        assert!(dev.join("mapper/afile").exists());
+        let _ = fs::remove_dir_all(&dev);
     }
 }

@@ -94,7 +94,7 @@ mpboot assemble >/dev/null 2>&1; expect_eq "assemble with no WWID is a usage err
 mpboot bogus >/dev/null 2>&1; expect_eq "unknown command is a usage error" $? 2
 expect_fail "remove of a missing map is an error" mpboot remove nosuchmap
 expect_fail "over-long name is refused" mpboot remove $(printf 'x%.0s' $(seq 200))
-mpboot --sysfs /nonexistent list >/tmp/out 2>&1; expect_eq "missing sysfs root lists nothing, exit 0" "$?:$(cat /tmp/out)" "0:"
+expect_fail "a --sysfs that is not a sysfs tree is an error" mpboot --sysfs /tmp list
 echo offline >/sys/block/sda/device/state; echo offline >/sys/block/sdb/device/state; echo offline >/sys/block/sdc/device/state
 expect_fail "all paths offline is an error for a named WWID" mpboot assemble $W
 expect_eq "still nothing created" "$(dmsetup ls --target multipath)" "No devices found"
@@ -107,9 +107,30 @@ check "assemble over a stale symlink" mpboot assemble $W
 check "symlink replaced by a block node" sh -c "[ -b /dev/mapper/$W ] && [ ! -L /dev/mapper/$W ]"
 expect_eq "symlink target untouched" "$(cat /tmp/victim)" victim
 mpboot remove $W >/dev/null
+# A stale node of a map that is gone (device-mapper's major) is replaced.
+mknod /dev/mapper/$W b $(awk '$2 == "device-mapper" {print $1}' /proc/devices) 250
+check "assemble over a stale device-mapper node" mpboot assemble $W
+expect_eq "stale node replaced by the map's" "$(stat -c '%t:%T' /dev/mapper/$W)" \
+    "$(dmsetup info -c --noheadings -o major,minor $W | awk -F: '{printf "%x:%x", $1, $2}')"
+mpboot remove $W >/dev/null
+# Anything else there is not ours: never unlinked, and no map half-made.
 echo junk >/dev/mapper/$W
-check "assemble over a stale regular file" mpboot assemble $W
-check "file replaced by the node" test -b /dev/mapper/$W
+expect_fail "a regular file where the node goes is refused" mpboot assemble $W
+expect_eq "the file is untouched" "$(cat /dev/mapper/$W)" junk
+expect_eq "and no map was made" "$(dmsetup ls --target multipath)" "No devices found"
+rm /dev/mapper/$W
+mkdir /dev/mapper/$W
+expect_fail "a directory where the node goes is refused" mpboot assemble $W
+expect_eq "no map was made for it" "$(dmsetup ls --target multipath)" "No devices found"
+rmdir /dev/mapper/$W
+# A bindings alias 'control' would replace device-mapper's control node.
+mkdir -p /tmp/ctl/multipath
+echo "control $W" >/tmp/ctl/multipath/bindings
+mpboot --etc /tmp/ctl assemble $W >/tmp/out 2>/tmp/err; rc=$?
+sed 's/^/# /' /tmp/err
+expect_eq "alias 'control': refused, the map keeps its WWID name" "$rc:$(dmsetup ls --target multipath | awk '{print $1}')" "0:$W"
+check "alias 'control': says why" grep -q 'never called "control"' /tmp/err
+check "control node still char 10:236" sh -c "[ \"\$(stat -c '%t:%T' /dev/mapper/control)\" = 'a:ec' ]"
 mpboot remove $W >/dev/null
 
 # No control node (no devtmpfs entry): mpboot makes it.
