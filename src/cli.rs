@@ -229,7 +229,7 @@ impl From<Error> for Failure {
 }
 
 pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
-    let sys = Sysfs::new(&top.sysfs);
+    let sys = Sysfs::open(&top.sysfs)?;
     let cmd = top
         .cmd
         .take()

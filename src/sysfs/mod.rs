@@ -30,8 +30,21 @@ fn is_absent(e: &io::Error) -> bool {
 }
 
 impl Sysfs {
+    #[cfg(test)]
     pub fn new(root: impl Into<PathBuf>) -> Self {
         Sysfs { root: root.into() }
+    }
+
+    /// A sysfs tree to read: one with a `block/` directory, as the
+    /// kernel's always has, so that a wrong `--sysfs` is an error rather
+    /// than an empty answer.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        if root.join("block").is_dir() {
+            Ok(Sysfs { root })
+        } else {
+            Err(Error::NotSysfs { path: root })
+        }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -107,4 +120,23 @@ impl Sysfs {
 /// Kernel device names in discovery order: sdb < sdz < sdaa.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     (a.len(), a).cmp(&(b.len(), b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_without_block_is_not_sysfs() {
+        let d = std::env::temp_dir().join(format!("mpboot-notsys-{}", std::process::id()));
+        fs::create_dir_all(&d).unwrap();
+        assert!(matches!(Sysfs::open(&d), Err(Error::NotSysfs { .. })));
+        assert!(matches!(
+            Sysfs::open("/nonexistent"),
+            Err(Error::NotSysfs { .. })
+        ));
+        fs::create_dir_all(d.join("block")).unwrap();
+        assert!(Sysfs::open(&d).is_ok());
+        let _ = fs::remove_dir_all(&d);
+    }
 }
