@@ -52,6 +52,8 @@ pub enum Error {
     MapInUse { name: String, open_count: i32 },
     /// Waited for something that never came (a path, the root device).
     NotFound { what: String, secs: u64 },
+    /// root= names a file system or partition found on several LUNs.
+    AmbiguousRoot { root: String, luns: Vec<String> },
     /// No map of that name.
     NoSuchMap { name: String },
     /// Several maps failed; each was reported already.
@@ -116,6 +118,12 @@ impl fmt::Display for Error {
                 write!(f, "map {name} is open ({open_count} openers); not removed")
             }
             Error::NoSuchMap { name } => write!(f, "no multipath map {name}"),
+            Error::AmbiguousRoot { root, luns } => write!(
+                f,
+                "root {root} is on {} LUNs: {} (SAN clones?); refusing to guess, nothing assembled",
+                luns.len(),
+                luns.join(" and ")
+            ),
             Error::NotFound { what, secs } => {
                 write!(f, "gave up after {secs} s waiting for {what}")
             }

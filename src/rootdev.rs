@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
 use crate::blockdev::BlockDev;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::probe;
 use crate::sysfs::Sysfs;
 use crate::topology::Path;
@@ -26,6 +26,22 @@ pub enum RootSpec {
     /// A kernel disk or partition name (`sda2`).
     Kernel(String),
     Other(String),
+}
+
+impl std::fmt::Display for RootSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RootSpec::Uuid(v) => write!(f, "UUID={v}"),
+            RootSpec::PartUuid(v) => write!(f, "PARTUUID={v}"),
+            RootSpec::Label(v) => write!(f, "LABEL={v}"),
+            RootSpec::PartLabel(v) => write!(f, "PARTLABEL={v}"),
+            RootSpec::Wwid(w, Some(p)) => write!(f, "WWID {w} partition {p}"),
+            RootSpec::Wwid(w, None) => write!(f, "WWID {w}"),
+            RootSpec::MapName(n) => write!(f, "/dev/mapper/{n}"),
+            RootSpec::Kernel(n) => write!(f, "/dev/{n}"),
+            RootSpec::Other(o) => write!(f, "{o}"),
+        }
+    }
 }
 
 /// Undo udev's `\xHH` escapes in /dev/disk/by-label names.
@@ -238,18 +254,29 @@ pub fn resolve(
         .filter(|(w, p)| is_multipath(w, p))
         .map(|(w, p)| (*w, p))
         .collect();
-    let not_yet = || Found::NotYet { stacked: vec![] };
-    match spec {
-        RootSpec::Wwid(w, part) => {
-            return Ok(if luns.contains_key(w.as_str()) {
-                Found::Multipath {
-                    wwid: w.clone(),
-                    part: *part,
-                }
-            } else {
-                not_yet()
-            })
-        }
+    match by_name(spec, luns, name_to_wwid, &multipath, sys)? {
+        Some(found) => Ok(found),
+        None => by_content(spec, &multipath, sys, dev_root),
+    }
+}
+
+fn not_yet() -> Found {
+    Found::NotYet { stacked: vec![] }
+}
+
+/// Forms that name the LUN or disk: answered without reading a disk.
+/// None for the forms that need the disks' contents.
+fn by_name(
+    spec: &RootSpec,
+    luns: &BTreeMap<&str, Vec<&Path>>,
+    name_to_wwid: &dyn Fn(&str) -> Option<String>,
+    multipath: &[(&str, &Vec<&Path>)],
+    sys: &Sysfs,
+) -> Result<Option<Found>> {
+    let on = |wwid: String, part| Found::Multipath { wwid, part };
+    Ok(Some(match spec {
+        RootSpec::Wwid(w, part) if luns.contains_key(w.as_str()) => on(w.clone(), *part),
+        RootSpec::Wwid(..) | RootSpec::Other(_) => not_yet(),
         RootSpec::MapName(n) => {
             // A name that is a map's is that map (an alias `disk_p1` is
             // not partition 1 of `disk_`); else a partition suffix.
@@ -259,28 +286,37 @@ pub fn resolve(
                 None if strip_part(n) != n => known(strip_part(n)).map(|w| (w, part_number(n))),
                 None => None,
             };
-            return Ok(found.map_or_else(not_yet, |(wwid, part)| Found::Multipath { wwid, part }));
+            found.map_or_else(not_yet, |(wwid, part)| on(wwid, part))
         }
         RootSpec::Kernel(n) => {
             let disks = sys.list("block")?;
             let Some((disk, part)) = disk_of(n, &disks) else {
-                return Ok(not_yet());
+                return Ok(Some(not_yet()));
             };
-            for (w, paths) in &multipath {
-                if paths.iter().any(|p| p.name == disk) {
-                    return Ok(Found::Multipath {
-                        wwid: w.to_string(),
-                        part,
-                    });
-                }
+            let lun = multipath
+                .iter()
+                .find(|(_, paths)| paths.iter().any(|p| p.name == disk));
+            match lun {
+                Some((w, _)) => on(w.to_string(), part),
+                None => Found::Elsewhere(n.clone()),
             }
-            return Ok(Found::Elsewhere(n.clone()));
         }
-        RootSpec::Other(_) => return Ok(not_yet()),
-        _ => {}
-    }
+        _ => return Ok(None),
+    }))
+}
+
+/// UUID=, LABEL= and the partition forms: read each multipath LUN through
+/// one path, then the other disks. Root found on two LUNs (SAN clones
+/// share UUIDs) is an error naming both: guessing could mount the clone.
+fn by_content(
+    spec: &RootSpec,
+    multipath: &[(&str, &Vec<&Path>)],
+    sys: &Sysfs,
+    dev_root: &FsPath,
+) -> Result<Found> {
     let mut stacked = Vec::new();
-    for (w, paths) in &multipath {
+    let mut hits = Vec::new();
+    for (w, paths) in multipath {
         let Some(p) = paths.iter().find(|p| p.usable()) else {
             continue;
         };
@@ -289,13 +325,23 @@ pub fn resolve(
         };
         let s = scan_disk(&dev, spec);
         if let Some(part) = s.matched {
-            return Ok(Found::Multipath {
-                wwid: w.to_string(),
-                part,
-            });
+            hits.push((w.to_string(), part));
         }
         if s.container {
             stacked.push(w.to_string());
+        }
+    }
+    match hits.len() {
+        0 => {}
+        1 => {
+            let (wwid, part) = hits.remove(0);
+            return Ok(Found::Multipath { wwid, part });
+        }
+        _ => {
+            return Err(Error::AmbiguousRoot {
+                root: spec.to_string(),
+                luns: hits.into_iter().map(|(w, _)| w).collect(),
+            })
         }
     }
     let mp_paths: Vec<&str> = multipath
@@ -454,6 +500,39 @@ mod tests {
         plain.0[1080..1082].copy_from_slice(&0xef53u16.to_le_bytes());
         plain.0[1128..1144].copy_from_slice(b"abcdefghijklmnop");
         assert_eq!(scan(&plain, &RootSpec::Uuid(forged.into())), Some(None));
+    }
+
+    /// SAN clones: the same file system UUID on two LUNs is refused with
+    /// both named, never resolved to whichever sorts first.
+    #[test]
+    fn a_root_on_two_luns_is_refused() {
+        let t = Tree::new("clones");
+        t.disk("sda", "8:0", "0:0:0:0", &captured("scsi_debug.pg83"), None);
+        t.disk("sdb", "8:16", "1:0:0:0", &captured("lio.pg83"), None);
+        let sys = t.sysfs();
+        let image = |name: &str, uuid: &[u8; 16]| {
+            let mut d = vec![0u8; 8192];
+            d[1080..1082].copy_from_slice(&0xef53u16.to_le_bytes());
+            d[1128..1144].copy_from_slice(uuid);
+            let f = std::fs::File::create(t.root.join(name)).unwrap();
+            std::io::Write::write_all(&mut &f, &d).unwrap();
+            f.set_len(16384 * 512).unwrap();
+        };
+        image("sda", b"abcdefghijklmnop");
+        image("sdb", b"abcdefghijklmnop");
+        let s = scan(&sys).unwrap();
+        let luns = by_wwid(&s.paths);
+        let spec = parse_root("UUID=61626364-6566-6768-696a-6b6c6d6e6f70");
+        let any = |_: &str, _: &[&Path]| true;
+        let to_wwid = |n: &str| Some(n.to_string());
+        match resolve(&spec, &luns, &to_wwid, &any, &sys, &t.root) {
+            Err(Error::AmbiguousRoot { luns, .. }) => assert_eq!(luns.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        // One clone changed: found on the other alone.
+        image("sdb", b"ABCDEFGHIJKLMNOP");
+        let found = resolve(&spec, &luns, &to_wwid, &any, &sys, &t.root).unwrap();
+        assert_eq!(found, on(None));
     }
 
     #[test]
