@@ -195,10 +195,13 @@ impl Supervisor<'_> {
                     .read_attr(&format!("block/{}/device/state", p.name))
                     .ok()
                     .flatten();
-                let tur = if state.as_deref() == Some("running") {
-                    sgio::check_path(&self.dev_root.join(&p.name), 3000)
-                } else {
-                    Tur::Down
+                let tur = match state_verdict(state.as_deref()) {
+                    StateVerdict::Check => sgio::check_path(&self.dev_root.join(&p.name), 3000),
+                    StateVerdict::Down => Tur::Down,
+                    StateVerdict::Pending => {
+                        p.next_check = now + self.opts.failed_interval;
+                        continue;
+                    }
                 };
                 let up = tur != Tur::Down;
                 acted |= up != active;
@@ -343,6 +346,46 @@ impl Supervisor<'_> {
     }
 }
 
+/// What a path's sysfs `state` says before any command is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StateVerdict {
+    /// Running: ask the device.
+    Check,
+    /// Offline, transport-offline, being deleted...: fail it.
+    Down,
+    /// Keep whatever state the path has and look again soon: `blocked`
+    /// and `quiesce` (a transport recovering, as multipathd treats them),
+    /// and no state at all, which in an initramfs means our view of sysfs
+    /// is stale (a switch_root not followed yet); a disk that is really
+    /// gone leaves through its remove uevent and the reconcile.
+    Pending,
+}
+
+fn state_verdict(state: Option<&str>) -> StateVerdict {
+    match state {
+        Some("running") => StateVerdict::Check,
+        Some("blocked" | "quiesce") | None => StateVerdict::Pending,
+        Some(_) => StateVerdict::Down,
+    }
+}
+
+/// Has the system switched root? Then follow it; true when we did. A
+/// failure to follow is logged once and following stops.
+fn follow_root(follower: &mut Option<crate::switchroot::RootFollower>) -> bool {
+    match follower.as_ref().and_then(|f| f.follow()) {
+        None => false,
+        Some(Ok(())) => {
+            log::notice("the system switched root: following it");
+            true
+        }
+        Some(Err(e)) => {
+            log::warn(&format!("the system switched root, cannot follow: {e}"));
+            *follower = None;
+            false
+        }
+    }
+}
+
 pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
     log::to_kmsg(dev_root);
     let ctl = Control::open(dev_root, misc_devt(sys))?;
@@ -383,14 +426,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
     let state_file = s.opts.run_dir.join("state");
     let mut follower = crate::switchroot::RootFollower::new(FsPath::new("/proc"));
     loop {
-        if let Some(r) = follower.as_ref().and_then(|f| f.follow()) {
-            match r {
-                Ok(()) => log::notice("the system switched root: following it"),
-                Err(e) => {
-                    log::warn(&format!("the system switched root, cannot follow: {e}"));
-                    follower = None;
-                }
-            }
+        if follow_root(&mut follower) {
             next_reconcile = Instant::now();
         }
         if multipathd_running() {
@@ -427,6 +463,11 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
             }
             let _ = std::fs::remove_file(&state_file);
             return Ok(());
+        }
+        // The root may have switched while we slept: follow it before
+        // anything reads sysfs or /dev, or every path would look gone.
+        if follow_root(&mut follower) {
+            next_reconcile = Instant::now();
         }
         let mut force = false;
         if dm_ev {
@@ -465,5 +506,30 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         }
         s.check_paths();
         s.write_state();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{state_verdict, StateVerdict::*};
+
+    /// multipathd's discovery.c path_sysfs_state, but for a missing state.
+    #[test]
+    fn sysfs_states() {
+        let cases = [
+            (Some("running"), Check),
+            (Some("blocked"), Pending),
+            (Some("quiesce"), Pending),
+            (None, Pending),
+            (Some("offline"), Down),
+            (Some("transport-offline"), Down),
+            (Some("created-blocked"), Down),
+            (Some("cancel"), Down),
+            (Some("deleted"), Down),
+            (Some(""), Down),
+        ];
+        for (state, want) in cases {
+            assert_eq!(state_verdict(state), want, "{state:?}");
+        }
     }
 }
