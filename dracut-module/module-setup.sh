@@ -57,6 +57,10 @@ installkernel() {
     # ALUA and older failover arrays need.
     hostonly='' instmods dm-multipath dm-service-time dm-round-robin \
         dm-queue-length scsi_dh_alua scsi_dh_emc scsi_dh_rdac scsi_dh_hp_sw
+    # sg: the supervisor's path checks go through /dev/sgN and never block
+    # it. Nothing loads it on demand: modules-load.d (systemd images) and
+    # the pre-trigger hook (shell images) do.
+    hostonly='' instmods sg
     if [[ $hostonly ]]; then
         for_each_host_dev_and_slaves_all instmods_paths
     fi
@@ -96,6 +100,8 @@ install() {
     # loading them up front held the boot up by most of a second.
 
     if dracut_module_included systemd; then
+        mkdir -p "$initdir/etc/modules-load.d"
+        echo sg > "$initdir/etc/modules-load.d/mpboot.conf"
         inst_simple "$moddir/mpboot.service" "$systemdsystemunitdir/mpboot.service"
         $SYSTEMCTL -q --root "$initdir" enable mpboot.service
     else

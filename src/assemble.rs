@@ -21,6 +21,8 @@ pub struct Options {
     pub partitions: bool,
     pub part_sep: String,
     pub dry_run: bool,
+    /// Transport timeouts set on the paths of every map made or kept.
+    pub fast_fail: crate::transport::FastFail,
 }
 
 /// One LUN to assemble.
@@ -136,6 +138,8 @@ pub fn run(
         for (p, why) in &spec.left_out {
             say(&format!("  left out {p}: {why}"));
         }
+        let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+        crate::transport::tune(sys, &names, &opts.fast_fail);
         drop_path_partitions(sys, dev_root, paths);
         if opts.partitions {
             if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &opts.part_sep) {

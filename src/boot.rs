@@ -27,6 +27,8 @@ pub struct Options {
     pub etc: PathBuf,
     /// Where the root device is recorded for the initramfs (`root`).
     pub run_dir: PathBuf,
+    /// `--fast-io-fail`, `--dev-loss` as given, if given.
+    pub fast_fail_flags: (Option<Option<u32>>, Option<u32>),
     pub map: assemble::Options,
 }
 
@@ -132,6 +134,12 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
     let line = read_small(&opts.cmdline).unwrap_or_default();
     let args = bootcfg::parse_cmdline(&line);
     let supervise = args.supervise == Some(true) && !args.off;
+    if supervise && !sys.path("class/scsi_generic").is_dir() {
+        log::warn(
+            "the sg module is not loaded: the supervisor's path checks fall back to \
+             synchronous TEST UNIT READY, which a hung path can stall (put sg in the image)",
+        );
+    }
     wait_and_assemble(sys, dev_root, opts, &args).map(|()| supervise)
 }
 
@@ -191,6 +199,8 @@ fn wait_and_assemble(
     if let Some(q) = args.queue {
         map.policy.queue_if_no_path = q;
     }
+    let (flag_fail, flag_loss) = opts.fast_fail_flags;
+    map.fast_fail = bootcfg::fast_fail(Some(args), flag_fail, flag_loss, &known);
 
     // Subscribe before the first scan, so no path appears unnoticed.
     let listener = match Listener::open() {
@@ -459,6 +469,7 @@ mod tests {
             partitions: true,
             part_sep: "-part".into(),
             dry_run,
+            fast_fail: Default::default(),
         }
     }
 

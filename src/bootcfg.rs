@@ -30,6 +30,9 @@ pub struct BootArgs {
     pub supervise: Option<bool>,
     /// The last `root=`, as the kernel takes it.
     pub root: Option<String>,
+    /// `mpboot.fast_io_fail=N|off`, `mpboot.dev_loss=N`.
+    pub fast_io_fail: Option<Option<u32>>,
+    pub dev_loss: Option<u32>,
     pub warnings: Vec<String>,
 }
 
@@ -121,6 +124,14 @@ pub fn parse_cmdline(line: &str) -> BootArgs {
                 Some(b) => a.queue = Some(b),
                 None => bad(&mut a),
             },
+            ("mpboot.fast_io_fail", Some(v)) => match crate::transport::parse_fast_io_fail(v) {
+                Ok(f) => a.fast_io_fail = Some(f),
+                Err(_) => bad(&mut a),
+            },
+            ("mpboot.dev_loss", Some(v)) => match crate::transport::parse_dev_loss(v) {
+                Ok(d) => a.dev_loss = Some(d),
+                Err(_) => bad(&mut a),
+            },
             ("mpboot.supervise", Some(v)) => match yes_no(v) {
                 Some(b) => a.supervise = Some(b),
                 None => bad(&mut a),
@@ -149,6 +160,9 @@ pub struct KnownMap {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Known {
     pub maps: Vec<KnownMap>,
+    /// mpboot.conf's `fast_io_fail_tmo=N|off` and `dev_loss_tmo=N` lines.
+    pub fast_io_fail: Option<Option<u32>>,
+    pub dev_loss: Option<u32>,
     pub warnings: Vec<String>,
 }
 
@@ -207,9 +221,29 @@ impl Known {
         out
     }
 
-    /// `/etc/mpboot.conf`: lines `WWID [name=ALIAS] [paths=N]`.
+    /// `/etc/mpboot.conf`: lines `WWID [name=ALIAS] [paths=N]`, and the
+    /// transport settings `fast_io_fail_tmo=N|off`, `dev_loss_tmo=N`.
     pub fn add_mpboot_conf(&mut self, file: &str, text: &str) {
         for (n, line) in content_lines(text) {
+            let setting = match line.split_once('=') {
+                Some(("fast_io_fail_tmo", v)) => Some(
+                    crate::transport::parse_fast_io_fail(v.trim())
+                        .map(|f| self.fast_io_fail = Some(f)),
+                ),
+                Some(("dev_loss_tmo", v)) => Some(
+                    crate::transport::parse_dev_loss(v.trim()).map(|d| self.dev_loss = Some(d)),
+                ),
+                _ => None,
+            };
+            match setting {
+                Some(Ok(())) => continue,
+                Some(Err(e)) => {
+                    self.warnings
+                        .push(format!("{file}:{n}: ignoring {line:?}: {e}"));
+                    continue;
+                }
+                None => {}
+            }
             let mut f = line.split_whitespace();
             let Some(w) = f.next().filter(|w| valid_wwid(w)) else {
                 self.warnings.push(format!(
@@ -273,6 +307,32 @@ pub fn format_mpboot_conf(maps: &[KnownMap]) -> String {
         s.push('\n');
     }
     s
+}
+
+/// The transport timeouts in force: the kernel command line (when given)
+/// over the command line's flags, over mpboot.conf, over multipathd's
+/// defaults.
+pub fn fast_fail(
+    boot: Option<&BootArgs>,
+    flag_fail: Option<Option<u32>>,
+    flag_loss: Option<u32>,
+    known: &Known,
+) -> crate::transport::FastFail {
+    let d = crate::transport::FastFail::default();
+    let pick_fail = [
+        boot.and_then(|b| b.fast_io_fail),
+        flag_fail,
+        known.fast_io_fail,
+    ];
+    let pick_loss = [boot.and_then(|b| b.dev_loss), flag_loss, known.dev_loss];
+    crate::transport::FastFail {
+        fast_io_fail: pick_fail
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or(d.fast_io_fail),
+        dev_loss: pick_loss.into_iter().flatten().next().unwrap_or(d.dev_loss),
+    }
 }
 
 #[cfg(test)]

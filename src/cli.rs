@@ -68,8 +68,9 @@ pub struct IsPathCmd {
 #[derive(FromArgs, Debug, Clone)]
 /// Keep the multipath maps healthy until multipathd takes over: one thread,
 /// event-driven; fails, reinstates and adds paths, regroups on ALUA changes,
-/// fails back. Runs as @mpboot; exits 0 when multipathd starts, or on
-/// SIGTERM, leaving every map as it is.
+/// fails back. Runs as @mpboot; exits 0 when multipathd starts (maps left
+/// as they are), or on SIGTERM (queueing turned off, as multipathd's
+/// queue_without_daemon no, unless --queue-without-daemon).
 #[argh(subcommand, name = "supervise")]
 pub struct SuperviseCmd {
     /// seconds between checks of healthy paths (default 5)
@@ -88,6 +89,15 @@ pub struct SuperviseCmd {
     /// where the state file for `mpboot status` goes (default /run/mpboot)
     #[argh(option, default = "PathBuf::from(\"/run/mpboot\")")]
     pub run_dir: PathBuf,
+    /// on SIGTERM with nobody taking over, leave the maps queueing
+    #[argh(switch)]
+    pub queue_without_daemon: bool,
+    /// transport fast-fail for paths added later (see assemble)
+    #[argh(option, from_str_fn(fast_io_fail_arg))]
+    pub fast_io_fail: Option<Option<u32>>,
+    /// FC dev_loss_tmo for paths added later (see assemble)
+    #[argh(option, from_str_fn(dev_loss_arg))]
+    pub dev_loss: Option<u32>,
 }
 
 #[derive(FromArgs, Debug)]
@@ -152,6 +162,22 @@ pub struct AssembleCmd {
     /// kpartx rules: kpartx -p -part)
     #[argh(option, default = "String::from(\"-part\")")]
     pub part_sep: String,
+    /// iSCSI recovery_tmo and FC fast_io_fail_tmo of the paths: seconds,
+    /// or off (default 5, as multipathd; mpboot.conf and the kernel
+    /// command line may set it too)
+    #[argh(option, from_str_fn(fast_io_fail_arg))]
+    pub fast_io_fail: Option<Option<u32>>,
+    /// FC dev_loss_tmo of the paths, seconds (default 600)
+    #[argh(option, from_str_fn(dev_loss_arg))]
+    pub dev_loss: Option<u32>,
+}
+
+fn fast_io_fail_arg(s: &str) -> std::result::Result<Option<u32>, String> {
+    crate::transport::parse_fast_io_fail(s)
+}
+
+fn dev_loss_arg(s: &str) -> std::result::Result<u32, String> {
+    crate::transport::parse_dev_loss(s)
 }
 
 #[derive(FromArgs, Debug)]
@@ -208,6 +234,8 @@ impl AssembleCmd {
             supervise: false,
             no_partitions: false,
             part_sep: "-part".into(),
+            fast_io_fail: None,
+            dev_loss: None,
         }
     }
 }
@@ -334,6 +362,7 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
         partitions: !a.no_partitions,
         part_sep: a.part_sep.clone(),
         dry_run: a.dry_run,
+        fast_fail: Default::default(),
     };
     if !a.dry_run {
         log::to_kmsg(&top.dev);
@@ -343,6 +372,7 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
             cmdline: top.cmdline.clone(),
             etc: top.etc.clone(),
             run_dir: PathBuf::from("/run/mpboot"),
+            fast_fail_flags: (a.fast_io_fail, a.dev_loss),
             map: opts.clone(),
         };
         let supervise = boot::run(sys, &top.dev, &boot)?;
@@ -386,6 +416,10 @@ fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
             required: a.wwids.iter().any(|x| x == w),
         })
         .collect();
+    let opts = assemble::Options {
+        fast_fail: crate::bootcfg::fast_fail(None, a.fast_io_fail, a.dev_loss, &known),
+        ..opts
+    };
     assemble::run(sys, &top.dev, &luns, &wants, &opts)?;
     if a.supervise && !a.dry_run {
         return supervise_exec(top);
@@ -458,6 +492,13 @@ fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Resul
         failback: !c.no_failback,
         policy: *policy,
         run_dir: c.run_dir.clone(),
+        queue_without_daemon: c.queue_without_daemon,
+        fast_fail: {
+            let line = std::fs::read_to_string(&top.cmdline).unwrap_or_default();
+            let args = crate::bootcfg::parse_cmdline(&line);
+            let (known, _) = boot::read_known(&top.etc);
+            crate::bootcfg::fast_fail(Some(&args), c.fast_io_fail, c.dev_loss, &known)
+        },
     };
     supervisor::run(sys, &top.dev, opts)
 }
@@ -532,10 +573,59 @@ fn supervisor_view(run_dir: &FsPath) {
     if pid.is_empty() || !FsPath::new(&format!("/proc/{pid}")).exists() {
         return;
     }
-    println!("supervisor @mpboot (pid {pid}):");
-    for l in state.lines().skip(1) {
-        println!("  {l}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for l in describe_supervisor(&state, now) {
+        println!("{l}");
     }
+}
+
+/// The supervisor loop wakes at least every second and rewrites its
+/// view each time: older than this (ms), the view is stale.
+const STATE_STALE_MS: u64 = 5000;
+
+/// `S.mmm` seconds as milliseconds (no floats: their formatting code
+/// costs the binary kilobytes).
+fn parse_millis(t: &str) -> Option<u64> {
+    let (s, ms) = t.split_once('.').unwrap_or((t, "0"));
+    let ms = format!("{ms:0<3}");
+    Some(s.parse::<u64>().ok()? * 1000 + ms.get(..3)?.parse::<u64>().ok()?)
+}
+
+/// The supervisor's state file for people, with the view's age (`now` in
+/// ms since the epoch): a view that has not been rewritten lately is said
+/// to be stale, never shown as if it were current.
+fn describe_supervisor(state: &str, now: u64) -> Vec<String> {
+    let mut lines = state.lines();
+    let pid = lines
+        .next()
+        .and_then(|l| l.strip_prefix("pid "))
+        .unwrap_or("?");
+    let written = state
+        .lines()
+        .find_map(|l| l.strip_prefix("written "))
+        .and_then(parse_millis);
+    let head = match written.map(|w| now.saturating_sub(w)) {
+        Some(age) if age > STATE_STALE_MS => format!(
+            "supervisor @mpboot (pid {pid}): STALE view from {} s ago \
+             (the supervisor has not updated it since; it may be stuck):",
+            age / 1000
+        ),
+        Some(age) => format!(
+            "supervisor @mpboot (pid {pid}), view from {}.{} s ago:",
+            age / 1000,
+            age % 1000 / 100
+        ),
+        None => format!("supervisor @mpboot (pid {pid}), view of unknown age:"),
+    };
+    std::iter::once(head)
+        .chain(
+            lines
+                .filter(|l| !l.starts_with("written "))
+                .map(|l| format!("  {l}")),
+        )
+        .collect()
 }
 
 fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
@@ -710,6 +800,25 @@ mod tests {
             Err(Failure::Failed(Error::UnknownWwid { wwids })) => assert_eq!(wwids, vec!["nope"]),
             _ => panic!("expected UnknownWwid"),
         }
+    }
+
+    #[test]
+    fn a_stale_supervisor_view_says_so() {
+        let state = "pid 42\nwritten 1000.500\nmap m 254:0\n  group 1 sda 8:0 active\n";
+        let fresh = describe_supervisor(state, 1_001_000);
+        assert_eq!(
+            fresh[0],
+            "supervisor @mpboot (pid 42), view from 0.5 s ago:"
+        );
+        assert_eq!(fresh[1..], ["  map m 254:0", "    group 1 sda 8:0 active"]);
+        let stale = describe_supervisor(state, 1_143_000);
+        assert!(
+            stale[0].contains("STALE view from 142 s ago"),
+            "{}",
+            stale[0]
+        );
+        let old = describe_supervisor("pid 42\nmap m 254:0\n", 5000);
+        assert!(old[0].contains("unknown age"), "{}", old[0]);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum Error {
     Read { path: PathBuf, source: io::Error },
     /// A partition table that cannot be trusted.
     Partitions { path: PathBuf, source: PartError },
+    /// A sysfs attribute could not be written.
+    Write { path: PathBuf, source: io::Error },
     /// The sysfs root given has no `block/`: not a sysfs tree.
     NotSysfs { path: PathBuf },
     /// A sysfs attribute held something we cannot make sense of.
@@ -64,6 +66,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Read { path, .. } => write!(f, "cannot read {}", path.display()),
+            Error::Write { path, .. } => write!(f, "cannot write {}", path.display()),
             Error::Parse { path, what } => write!(f, "{}: {what}", path.display()),
             Error::NotSysfs { path } => write!(
                 f,
@@ -135,7 +138,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Read { source, .. } => Some(source),
+            Error::Read { source, .. } | Error::Write { source, .. } => Some(source),
             Error::Vpd { source, .. } => Some(source),
             Error::Partitions { source, .. } => Some(source),
             Error::ControlOpen { source, .. }

@@ -27,6 +27,7 @@ mod table;
 mod testrand;
 mod text;
 mod topology;
+mod transport;
 mod uevent;
 mod vpd;
 

@@ -1,5 +1,8 @@
-//! SCSI commands through `SG_IO` on a path's block device: the path
-//! checker's TEST UNIT READY. The one `unsafe` call is in `Sg::command`.
+//! SCSI commands for the path checker's TEST UNIT READY: synchronously
+//! through `SG_IO` on a path's block device, or asynchronously through
+//! the sg driver's v3 write/read interface on its `/dev/sgN`, whose fd
+//! polls readable when the answer is there. The `unsafe` calls are the
+//! ioctl in `Sg::command` and the write and read in `AsyncTur`.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -40,15 +43,23 @@ const _: () = assert!(std::mem::size_of::<SgIoHdr>() == 88);
 const SG_IO: u64 = 0x2285;
 const SG_DXFER_NONE: i32 = -1;
 
-/// What a path answered.
+/// What a path answered, as multipath-tools' tur checker reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tur {
     Up,
-    /// Not ready, e.g. an ALUA standby or transitioning port: alive, but not
+    /// Not ready because the port is in standby (02/04/0b): alive, but not
     /// for I/O now. multipath-tools calls this "ghost".
     Ghost,
+    /// In transition (02/04/0a): no verdict; keep the state, ask again.
+    Pending,
+    /// Worth asking again at once (a unit attention, a transient host
+    /// error), up to `RETRIES` times; then down.
+    Retry,
     Down,
 }
+
+/// How often a `Tur::Retry` answer is asked again, as multipath-tools.
+pub const RETRIES: u8 = 5;
 
 pub struct Sg {
     file: File,
@@ -151,13 +162,27 @@ pub fn directio_read(dev: &Path) -> Tur {
     }
 }
 
-/// TUR outcome from SCSI status, transport status and sense data.
+/// Host bytes (SCSI midlayer DID_*) after which asking again is useless:
+/// OK, NO_CONNECT, BAD_TARGET, ABORT, TRANSPORT_FAILFAST.
+const HOST_FINAL: [u16; 5] = [0x00, 0x01, 0x04, 0x05, 0x0f];
+
+/// TUR outcome from SCSI status, transport status and sense data, as
+/// multipath-tools' tur checker decides (SAN-NOTES §4).
 pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
-    if host != 0 || (driver & 0xf) != 0 && status == 0 {
+    if host != 0 {
+        return if HOST_FINAL.contains(&host) {
+            Tur::Down
+        } else {
+            Tur::Retry
+        };
+    }
+    if (driver & 0xf) != 0 && status == 0 {
         return Tur::Down;
     }
-    match status {
+    match status & 0x7e {
         0x00 => Tur::Up,
+        // RESERVATION CONFLICT: the LUN answered; another host holds it.
+        0x18 => Tur::Up,
         // CHECK CONDITION: look at the sense key (fixed or descriptor format).
         0x02 => {
             let (key, asc, ascq) = match sense.first().map(|b| b & 0x7f) {
@@ -166,14 +191,138 @@ pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
                 _ => return Tur::Down,
             };
             match (key, asc, ascq) {
-                // UNIT ATTENTION (e.g. ALUA state changed): the path answered.
-                (0x6, _, _) => Tur::Up,
-                // NOT READY: target port in standby / unavailable / transitioning.
-                (0x2, 0x04, 0x0a..=0x0c) => Tur::Ghost,
+                // UNIT ATTENTION (e.g. ALUA state changed): ask again.
+                (0x6, _, _) => Tur::Retry,
+                // NOT READY: target port in standby.
+                (0x2, 0x04, 0x0b) => Tur::Ghost,
+                // NOT READY: asymmetric access state transition.
+                (0x2, 0x04, 0x0a) => Tur::Pending,
                 _ => Tur::Down,
             }
         }
         _ => Tur::Down,
+    }
+}
+
+/// The sg device (`sgN`) of a SCSI disk, from sysfs.
+pub fn sg_name(sys: &crate::sysfs::Sysfs, disk: &str) -> Option<String> {
+    sys.list(&format!("block/{disk}/device/scsi_generic"))
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+/// One TEST UNIT READY in flight on a path's `/dev/sgN`, submitted with
+/// `write` and collected with `read` once the fd polls readable. The sense
+/// buffer lives here because the driver writes it at `read` time through
+/// the pointer given at `write` time.
+pub struct AsyncTur {
+    file: File,
+    sense: Box<[u8; 32]>,
+}
+
+fn hdr_for(sense: &mut [u8; 32], cdb: &[u8; 6], timeout_ms: u32) -> SgIoHdr {
+    SgIoHdr {
+        interface_id: i32::from(b'S'),
+        dxfer_direction: SG_DXFER_NONE,
+        cmd_len: cdb.len() as u8,
+        mx_sb_len: sense.len() as u8,
+        iovec_count: 0,
+        dxfer_len: 0,
+        dxferp: std::ptr::null_mut(),
+        cmdp: cdb.as_ptr(),
+        sbp: sense.as_mut_ptr(),
+        timeout: timeout_ms,
+        flags: 0,
+        pack_id: 0,
+        usr_ptr: std::ptr::null_mut(),
+        status: 0,
+        masked_status: 0,
+        msg_status: 0,
+        sb_len_wr: 0,
+        host_status: 0,
+        driver_status: 0,
+        resid: 0,
+        duration: 0,
+        info: 0,
+    }
+}
+
+impl AsyncTur {
+    /// Open an sg node (read-write, non-blocking: `read` never sleeps).
+    pub fn open(node: &Path) -> Result<AsyncTur, Errno> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(node)
+            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+        Ok(AsyncTur {
+            file,
+            sense: Box::new([0; 32]),
+        })
+    }
+
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.file)
+    }
+
+    /// Submit a TEST UNIT READY; the kernel times it out after `timeout_ms`.
+    pub fn submit(&mut self, timeout_ms: u32) -> Result<(), Errno> {
+        let cdb = [0u8; 6];
+        *self.sense = [0; 32];
+        let hdr = hdr_for(&mut self.sense, &cdb, timeout_ms);
+        let len = std::mem::size_of::<SgIoHdr>();
+        // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
+        // compile time) read by the driver during this call only. It copies
+        // the CDB (`cdb`, cmd_len bytes, alive until we return) at submit
+        // time and keeps `sbp`, which points into `self.sense`: a boxed
+        // buffer of mx_sb_len bytes that lives as long as `self`, and so as
+        // long as the fd, past the read that fills it (or the close that
+        // abandons it). No data buffer (dxfer_len 0, DXFER_NONE).
+        let n = unsafe {
+            libc::write(
+                self.file.as_raw_fd(),
+                &hdr as *const SgIoHdr as *const libc::c_void,
+                len,
+            )
+        };
+        if n < 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
+    }
+
+    /// The answer, once there; `Ok(None)` while the command is in flight.
+    pub fn collect(&mut self) -> Result<Option<Tur>, Errno> {
+        let cdb = [0u8; 6];
+        let mut hdr = hdr_for(&mut self.sense, &cdb, 0);
+        let len = std::mem::size_of::<SgIoHdr>();
+        // SAFETY: `hdr` is a writable sg_io_hdr of exactly `len` bytes that
+        // outlives the call; the driver fills it with the finished
+        // command's status and copies sense data to the `sbp` given at
+        // submit time (`self.sense`, alive). O_NONBLOCK: EAGAIN while the
+        // command is in flight, never a sleep.
+        let n = unsafe {
+            libc::read(
+                self.file.as_raw_fd(),
+                &mut hdr as *mut SgIoHdr as *mut libc::c_void,
+                len,
+            )
+        };
+        if n < 0 {
+            return match Errno::last() {
+                Errno::EAGAIN => Ok(None),
+                e => Err(e),
+            };
+        }
+        let sense_len = usize::from(hdr.sb_len_wr).min(self.sense.len());
+        Ok(Some(classify(
+            hdr.status,
+            hdr.host_status,
+            hdr.driver_status,
+            &self.sense[..sense_len],
+        )))
     }
 }
 
@@ -195,20 +344,99 @@ mod tests {
 
     #[test]
     fn tur_outcomes() {
-        assert_eq!(classify(0, 0, 0, &[]), Tur::Up);
-        assert_eq!(classify(0, 1, 0, &[]), Tur::Down); // DID_NO_CONNECT
-        let mut fixed = [0u8; 18];
-        fixed[0] = 0x70;
-        fixed[2] = 0x06;
-        assert_eq!(classify(2, 0, 0, &fixed), Tur::Up);
-        fixed[2] = 0x02;
-        fixed[12] = 0x04;
-        fixed[13] = 0x0b;
-        assert_eq!(classify(2, 0, 0, &fixed), Tur::Ghost);
-        fixed[13] = 0x02;
-        assert_eq!(classify(2, 0, 0, &fixed), Tur::Down);
-        assert_eq!(classify(2, 0, 0, &[0x72, 0x02, 0x04, 0x0a]), Tur::Ghost);
-        assert_eq!(classify(2, 0, 0, &[]), Tur::Down);
-        assert_eq!(classify(0x18, 0, 0, &[]), Tur::Down); // reservation conflict
+        // One row per outcome multipath-tools' tur checker tells apart
+        // (checkers/tur.c; SAN-NOTES §4): (status, host, sense) -> verdict.
+        let fixed = |key: u8, asc: u8, ascq: u8| {
+            let mut f = vec![0u8; 18];
+            f[0] = 0x70;
+            f[2] = key;
+            f[12] = asc;
+            f[13] = ascq;
+            f
+        };
+        let rows: &[(&str, u8, u16, Vec<u8>, Tur)] = &[
+            ("GOOD", 0x00, 0, vec![], Tur::Up),
+            ("RESERVATION CONFLICT: up", 0x18, 0, vec![], Tur::Up),
+            ("DID_NO_CONNECT: final", 0x00, 0x01, vec![], Tur::Down),
+            ("DID_BAD_TARGET: final", 0x00, 0x04, vec![], Tur::Down),
+            ("DID_ABORT: final", 0x00, 0x05, vec![], Tur::Down),
+            (
+                "DID_TRANSPORT_FAILFAST: final",
+                0x00,
+                0x0f,
+                vec![],
+                Tur::Down,
+            ),
+            ("DID_TIME_OUT: retried", 0x00, 0x03, vec![], Tur::Retry),
+            ("DID_BUS_BUSY: retried", 0x00, 0x02, vec![], Tur::Retry),
+            (
+                "UNIT ATTENTION: retried",
+                0x02,
+                0,
+                fixed(0x6, 0x2a, 0x06),
+                Tur::Retry,
+            ),
+            (
+                "standby: ghost",
+                0x02,
+                0,
+                fixed(0x2, 0x04, 0x0b),
+                Tur::Ghost,
+            ),
+            (
+                "transitioning: pending",
+                0x02,
+                0,
+                fixed(0x2, 0x04, 0x0a),
+                Tur::Pending,
+            ),
+            (
+                "unavailable: down",
+                0x02,
+                0,
+                fixed(0x2, 0x04, 0x0c),
+                Tur::Down,
+            ),
+            (
+                "becoming ready: down",
+                0x02,
+                0,
+                fixed(0x2, 0x04, 0x01),
+                Tur::Down,
+            ),
+            (
+                "LUN not supported: down",
+                0x02,
+                0,
+                fixed(0x5, 0x25, 0x00),
+                Tur::Down,
+            ),
+            (
+                "descriptor sense, transitioning",
+                0x02,
+                0,
+                vec![0x72, 0x02, 0x04, 0x0a],
+                Tur::Pending,
+            ),
+            (
+                "descriptor sense, standby",
+                0x02,
+                0,
+                vec![0x72, 0x02, 0x04, 0x0b],
+                Tur::Ghost,
+            ),
+            ("CHECK CONDITION, no sense", 0x02, 0, vec![], Tur::Down),
+            (
+                "truncated fixed sense",
+                0x02,
+                0,
+                vec![0x70, 0, 2],
+                Tur::Down,
+            ),
+            ("BUSY: down", 0x08, 0, vec![], Tur::Down),
+        ];
+        for (what, status, host, sense, want) in rows {
+            assert_eq!(classify(*status, *host, 0, sense), *want, "{what}");
+        }
     }
 }

@@ -75,6 +75,12 @@ impl Sysfs {
         }))
     }
 
+    /// Write an attribute (the kernel takes the value in one write).
+    pub fn write_attr(&self, rel: &str, value: &str) -> Result<()> {
+        let path = self.path(rel);
+        fs::write(&path, value).map_err(|source| Error::Write { path, source })
+    }
+
     /// An attribute parsed as a number.
     pub fn read_num<T: std::str::FromStr>(&self, rel: &str) -> Result<Option<T>> {
         match self.read_attr(rel)? {

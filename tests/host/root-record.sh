@@ -9,7 +9,8 @@ set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 t=$(mktemp -d)
 trap 'rm -rf "$t"' EXIT
-mkdir -p "$t"/{bin,sbin,run/mpboot,conf,scripts/local-top,hooks,tmp}
+mkdir -p "$t"/{bin,sbin,dev,run/mpboot,conf,scripts/local-top,hooks,tmp}
+mknod "$t/dev/null" c 1 3
 cp /bin/busybox "$t/bin/busybox"
 for a in sh cat echo rm printf; do ln -s busybox "$t/bin/$a"; done
 echo 'log_warning_msg() { echo "warning: $*"; }' >"$t/scripts/functions"

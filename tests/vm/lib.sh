@@ -12,7 +12,7 @@ WORK=${MPBOOT_VM_WORK:-$VM_DIR/work}
 BIN=$REPO/target/x86_64-unknown-linux-gnu/release/mpboot
 
 # Modules every guest gets; scsi_debug and tcm_loop are loaded by scenarios.
-BASE_MODULES="sd_mod dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
+BASE_MODULES="sd_mod sg dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
 EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_generic ext4"
 
 log() { printf '%s\n' "vm: $*" >&2; }

@@ -2,8 +2,9 @@
 # and counts its errors. Offline the active path: I/O goes on; running
 # again: reinstated (timed) and failed back. A path added after assembly
 # joins (timed); a deleted one leaves. All paths down 5 s then back: the
-# loop stalls and resumes, no error, no data lost. SIGTERM: exit, maps
-# untouched. multipathd starts: the supervisor steps aside in time.
+# loop stalls and resumes, no error, no data lost. SIGTERM: exit, queueing
+# off unless --queue-without-daemon. multipathd starts: the supervisor
+# steps aside in time.
 . /lib/testlib.sh
 scsi_debug_paths 3
 wait_disks 3
@@ -80,12 +81,27 @@ mpboot assemble --all >/dev/null 2>&1
 wait_for 80 grep -q "^map $W " /run/mpboot/state
 check "a map made later is supervised" grep -q "^map $W " /run/mpboot/state
 
-# SIGTERM: exit, maps untouched.
-before=$(dmsetup table $W)
+# SIGTERM with nobody taking over: exit, paths and groups untouched, and
+# queueing off (multipathd's queue_without_daemon no): nobody is left to
+# end it if the paths never return.
+layout() { dmsetup table $W | grep -o ' alua .*'; }
+before=$(layout)
 kill -TERM $P
 t=$(ms_until 3000 gone $P)
 check "SIGTERM: exited ($t ms)" test "$t" -ge 0
-expect_eq "SIGTERM: map untouched" "$(dmsetup table $W)" "$before"
+expect_eq "SIGTERM: paths and groups untouched" "$(layout)" "$before"
+expect_eq "SIGTERM: queueing off" "$(dmsetup table $W | awk '{print $4}')" 0
+check "SIGTERM: it said so" sh -c "dmesg | grep -q 'no supervisor left: queueing off'"
+dmsetup message $W 0 queue_if_no_path
+# --queue-without-daemon: queueing stays.
+mpboot supervise --queue-without-daemon &
+wait_for 100 test -n "$(sup_pid)"
+P=$(sup_pid)
+sleep 1
+kill -TERM $P
+wait_for 30 gone $P
+expect_eq "SIGTERM with --queue-without-daemon: still queueing" \
+    "$(dmsetup table $W | awk '{print $4, $5}')" "1 queue_if_no_path"
 
 # no_path_retry 2: with every path down, queued I/O fails after 2 checks.
 mpboot supervise --no-path-retry 2 &

@@ -1,0 +1,342 @@
+//! The path checker. Checks never block the loop: TEST UNIT READY goes
+//! out through the sg driver's asynchronous interface on the path's
+//! `/dev/sgN`, whose fd joins the loop's `poll`; the loop owns each
+//! check's deadline (the device's own command timeout, `device/timeout`,
+//! as multipathd's checker_timeout). A path with a check in flight is
+//! pending: neither checked again nor failed before its deadline. Past
+//! it, the path is failed and its command left to the kernel; no other
+//! is sent until that one returns, so a hung path holds one command, not
+//! a pile. Answers are judged as multipathd judges them (sysfs state
+//! first, then the TUR outcome; see `state_verdict` and `sgio::classify`).
+
+use std::os::fd::BorrowedFd;
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::dm::DevId;
+use crate::error::chain;
+use crate::log;
+use crate::sgio::{self, AsyncTur, Tur};
+use crate::sysfs::Sysfs;
+
+use super::state::{PathState, Supervisor};
+
+/// What a path's sysfs `state` says before any command is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateVerdict {
+    /// Running: ask the device.
+    Check,
+    /// Offline, transport-offline, being deleted...: fail it.
+    Down,
+    /// Keep whatever state the path has and look again soon: `blocked`
+    /// and `quiesce` (a transport recovering, as multipathd treats them),
+    /// and no state at all, which in an initramfs means our view of sysfs
+    /// is stale (a switch_root not followed yet); a disk that is really
+    /// gone leaves through its remove uevent and the reconcile.
+    Pending,
+}
+
+pub fn state_verdict(state: Option<&str>) -> StateVerdict {
+    match state {
+        Some("running") => StateVerdict::Check,
+        Some("blocked" | "quiesce") | None => StateVerdict::Pending,
+        Some(_) => StateVerdict::Down,
+    }
+}
+
+/// The command timeout when the device does not say (the sd default).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most checks in flight at once: bounds open fds and kernel commands.
+/// More due paths wait for the next turn of the loop.
+const MAX_IN_FLIGHT: usize = 256;
+
+static SYNC_FALLBACK_SAID: AtomicBool = AtomicBool::new(false);
+
+/// The device's own command timeout (`device/timeout`, seconds).
+fn command_timeout(sys: &Sysfs, disk: &str) -> Duration {
+    sys.read_num::<u64>(&format!("block/{disk}/device/timeout"))
+        .ok()
+        .flatten()
+        .filter(|&s| s > 0)
+        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.min(600)))
+}
+
+/// The path's sg node, made from sysfs' numbers when no devtmpfs made it.
+/// None when the disk has no sg device (the `sg` module is not loaded).
+fn sg_node(sys: &Sysfs, dev_root: &FsPath, disk: &str) -> Option<std::path::PathBuf> {
+    let sg = sgio::sg_name(sys, disk)?;
+    let node = dev_root.join(&sg);
+    if !node.exists() {
+        let devt: crate::topology::DevT = sys
+            .read_attr(&format!("class/scsi_generic/{sg}/dev"))
+            .ok()??
+            .parse()
+            .ok()?;
+        let dev = nix::sys::stat::makedev(devt.major.into(), devt.minor.into());
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
+        let _ = nix::sys::stat::mknod(&node, nix::sys::stat::SFlag::S_IFCHR, mode, dev);
+    }
+    Some(node)
+}
+
+/// Send a check to `p`. None: it is in flight (answer through `poll`).
+/// Some: answered at once, because the command could not be sent, or the
+/// disk has no sg node and the old synchronous check ran instead.
+fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Option<Tur> {
+    let timeout = command_timeout(sys, &p.name);
+    let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
+    let Some(node) = sg_node(sys, dev_root, &p.name) else {
+        if !SYNC_FALLBACK_SAID.swap(true, Ordering::Relaxed) {
+            log::warn(&format!(
+                "{}: no sg device (is the sg module loaded?): path checks fall back to \
+                 synchronous TEST UNIT READY, and a hung path can stall the supervisor",
+                p.name
+            ));
+        }
+        return Some(sgio::check_path(&dev_root.join(&p.name), ms));
+    };
+    let sent = AsyncTur::open(&node).and_then(|mut a| a.submit(ms).map(|()| a));
+    match sent {
+        Ok(a) => {
+            p.check = Some(a);
+            p.deadline = now + timeout;
+            None
+        }
+        Err(e) => {
+            log::info(&format!(
+                "{}: cannot send a check on {}: {e}",
+                p.name,
+                node.display()
+            ));
+            Some(Tur::Down)
+        }
+    }
+}
+
+impl Supervisor<'_> {
+    fn in_flight(&self) -> usize {
+        self.maps
+            .values()
+            .flat_map(|m| m.paths.values())
+            .filter(|p| p.check.is_some())
+            .count()
+    }
+
+    /// Start the checks that are due. Paths judged without a command
+    /// (sysfs state, a stalled check, no sg device) are judged at once.
+    pub fn start_checks(&mut self) {
+        let now = Instant::now();
+        let mut budget = MAX_IN_FLIGHT.saturating_sub(self.in_flight());
+        let mut answers = Vec::new();
+        for (name, m) in self.maps.iter_mut() {
+            for (dev, p) in m.paths.iter_mut() {
+                if p.next_check > now || m.round.contains(dev) {
+                    continue;
+                }
+                if p.check.is_some() {
+                    // Stalled and still in the kernel: no second command.
+                    m.round.insert(dev.clone());
+                    answers.push((name.clone(), dev.clone(), Tur::Down));
+                    continue;
+                }
+                let state = self
+                    .sys
+                    .read_attr(&format!("block/{}/device/state", p.name))
+                    .ok()
+                    .flatten();
+                let answer = match state_verdict(state.as_deref()) {
+                    StateVerdict::Pending => {
+                        p.next_check = now + self.opts.failed_interval;
+                        continue;
+                    }
+                    StateVerdict::Down => Some(Tur::Down),
+                    StateVerdict::Check if budget == 0 => continue,
+                    StateVerdict::Check => {
+                        budget -= 1;
+                        submit(self.sys, self.dev_root, p, now)
+                    }
+                };
+                m.round.insert(dev.clone());
+                if let Some(t) = answer {
+                    answers.push((name.clone(), dev.clone(), t));
+                }
+            }
+        }
+        for (name, dev, t) in answers {
+            self.judge(&name, &dev, t);
+        }
+    }
+
+    /// The fds of the checks in flight, for `poll`, with their map and path.
+    pub fn check_fds(&self) -> Vec<(String, String, BorrowedFd<'_>)> {
+        let mut out = Vec::new();
+        for (name, m) in &self.maps {
+            for (dev, p) in &m.paths {
+                if let Some(c) = &p.check {
+                    out.push((name.clone(), dev.clone(), c.fd()));
+                }
+            }
+        }
+        out
+    }
+
+    /// When the loop must wake for a check's deadline.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.maps
+            .values()
+            .flat_map(|m| m.paths.values())
+            .filter(|p| p.check.is_some() && !p.stalled)
+            .map(|p| p.deadline)
+            .min()
+    }
+
+    /// Collect the answer of a check whose fd polled readable.
+    pub fn collect(&mut self, name: &str, dev: &str) {
+        let Some(p) = self.maps.get_mut(name).and_then(|m| m.paths.get_mut(dev)) else {
+            return;
+        };
+        let Some(c) = p.check.as_mut() else { return };
+        let answer = match c.collect() {
+            Ok(None) => return,
+            Ok(Some(t)) => t,
+            Err(e) => {
+                log::info(&format!("{}: reading the check's answer: {e}", p.name));
+                Tur::Down
+            }
+        };
+        p.check = None;
+        if p.stalled {
+            p.stalled = false;
+            log::notice(&format!(
+                "{name}: path {} answered again after a stalled check",
+                p.name
+            ));
+            // Not part of a round any more: judge it on its own.
+            p.next_check = Instant::now();
+            return;
+        }
+        self.judge(name, dev, answer);
+    }
+
+    /// Checks whose deadline passed: the path is down; its command stays.
+    pub fn expire(&mut self, now: Instant) {
+        let mut late = Vec::new();
+        for (name, m) in self.maps.iter_mut() {
+            for (dev, p) in m.paths.iter_mut() {
+                if p.check.is_some() && !p.stalled && p.deadline <= now {
+                    p.stalled = true;
+                    log::warn(&format!(
+                        "{name}: path {} ({dev}) did not answer within its {} s command timeout",
+                        p.name,
+                        command_timeout(self.sys, &p.name).as_secs()
+                    ));
+                    late.push((name.clone(), dev.clone()));
+                }
+            }
+        }
+        for (name, dev) in late {
+            self.judge(&name, &dev, Tur::Down);
+        }
+    }
+
+    /// Act on one answer: ask again, keep, reinstate or fail; when the
+    /// map's round is complete, run its policy.
+    fn judge(&mut self, name: &str, dev: &str, answer: Tur) {
+        let now = Instant::now();
+        let Some(m) = self.maps.get_mut(name) else {
+            return;
+        };
+        let Some(p) = m.paths.get_mut(dev) else {
+            return;
+        };
+        let answer = match answer {
+            Tur::Retry if p.retries < sgio::RETRIES => {
+                p.retries += 1;
+                match submit(self.sys, self.dev_root, p, now) {
+                    None => return,
+                    Some(t) => t,
+                }
+            }
+            Tur::Retry => Tur::Down,
+            t => t,
+        };
+        p.retries = 0;
+        let up = match answer {
+            Tur::Up | Tur::Ghost => true,
+            Tur::Down | Tur::Retry => false,
+            Tur::Pending => {
+                p.next_check = now + self.opts.failed_interval;
+                self.round_done(name, dev);
+                return;
+            }
+        };
+        p.next_check = now
+            + if up {
+                self.opts.ok_interval
+            } else {
+                self.opts.failed_interval
+            };
+        let path = p.name.clone();
+        self.act(name, dev, &path, up);
+        self.round_done(name, dev);
+    }
+
+    /// Make the kernel's view of the path match the checker's.
+    fn act(&mut self, name: &str, dev: &str, path: &str, up: bool) {
+        let Some(v) = self.view(name) else { return };
+        let active = v
+            .status
+            .groups
+            .iter()
+            .flat_map(|g| &g.paths)
+            .find(|p| p.dev == dev)
+            .is_some_and(|p| p.active);
+        let (msg, done) = match (up, active) {
+            (true, false) => ("reinstate_path", "reinstated"),
+            (false, true) => ("fail_path", "failed by checker"),
+            _ => return,
+        };
+        match self
+            .ctl
+            .target_msg(DevId::Name(name), 0, &format!("{msg} {dev}"))
+        {
+            Ok(_) => log::notice(&format!("{name}: path {path} ({dev}) {done}")),
+            Err(e) => log::warn(&format!("{name}: {msg} {dev}: {}", chain(&e))),
+        }
+    }
+
+    fn round_done(&mut self, name: &str, dev: &str) {
+        let Some(m) = self.maps.get_mut(name) else {
+            return;
+        };
+        if m.round.remove(dev) && m.round.is_empty() {
+            self.policy(name);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{state_verdict, StateVerdict::*};
+
+    /// multipathd's discovery.c path_sysfs_state, but for a missing state.
+    #[test]
+    fn sysfs_states() {
+        let cases = [
+            (Some("running"), Check),
+            (Some("blocked"), Pending),
+            (Some("quiesce"), Pending),
+            (None, Pending),
+            (Some("offline"), Down),
+            (Some("transport-offline"), Down),
+            (Some("created-blocked"), Down),
+            (Some("cancel"), Down),
+            (Some("deleted"), Down),
+            (Some(""), Down),
+        ];
+        for (state, want) in cases {
+            assert_eq!(state_verdict(state), want, "{state:?}");
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! The supervisor (`mpboot supervise`, running as `@mpboot`): one thread,
+//! one `poll` loop that owns all state, keeping the multipath maps healthy
+//! through early boot until the real system's multipathd takes over.
+//!
+//! Event sources: DM events (`DM_DEV_ARM_POLL` on the control fd), kernel
+//! uevents (paths added, removed, ALUA state changes), SIGTERM/SIGINT (a
+//! signalfd), path checks in flight (their sg fds) and the timers of the
+//! checks and the reconcile. Nothing in the loop waits on a device.
+//!
+//! - `state`: the maps, their paths, refresh from the kernel, reconcile
+//!   with sysfs, the status file;
+//! - `checker`: path checks, sent and collected without blocking;
+//! - `policy`: queueing, failback, what is left behind on exit.
+
+mod checker;
+mod policy;
+mod state;
+
+use std::collections::BTreeMap;
+use std::os::fd::AsFd;
+use std::path::{Path as FsPath, PathBuf};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+
+use crate::assemble::misc_devt;
+use crate::dm::Control;
+use crate::error::{chain, Result};
+use crate::log;
+use crate::nodes::{NodePolicy, Nodes};
+use crate::switchroot::RootFollower;
+use crate::sysfs::Sysfs;
+use crate::topology::Policy;
+use crate::uevent::Listener;
+
+use state::Supervisor;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Check interval for paths the kernel has failed.
+    pub failed_interval: Duration,
+    /// Check interval for healthy paths.
+    pub ok_interval: Duration,
+    /// Checks with every path down before queueing stops; None: forever.
+    pub no_path_retry: Option<u32>,
+    pub failback: bool,
+    pub policy: Policy,
+    /// Where the state file for `mpboot status` goes.
+    pub run_dir: PathBuf,
+    /// On exit with nobody taking over, leave queueing on.
+    pub queue_without_daemon: bool,
+    /// Transport timeouts for every path of a supervised map, new ones too.
+    pub fast_fail: crate::transport::FastFail,
+}
+
+const MULTIPATHD_SOCKET: &[u8] = b"/org/kernel/linux/storage/multipathd";
+
+/// Is the full system's multipathd answering on its control socket?
+pub fn multipathd_running() -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    let Ok(addr) = UnixAddr::new_abstract(MULTIPATHD_SOCKET) else {
+        return false;
+    };
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).is_ok()
+}
+
+/// Has the system switched root? Then follow it; true when we did. A
+/// failure to follow is logged once and following stops.
+fn follow_root(follower: &mut Option<RootFollower>) -> bool {
+    match follower.as_ref().and_then(|f| f.follow()) {
+        None => false,
+        Some(Ok(())) => {
+            log::notice("the system switched root: following it");
+            true
+        }
+        Some(Err(e)) => {
+            log::warn(&format!("the system switched root, cannot follow: {e}"));
+            *follower = None;
+            false
+        }
+    }
+}
+
+/// Each path check holds an fd while in flight: allow as many as the hard
+/// limit lets us (256 LUNs × 4 paths pass the usual soft limit of 1024).
+fn raise_fd_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
+fn signal_fd() -> Result<SignalFd> {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGTERM);
+    mask.add(Signal::SIGINT);
+    let _ = mask.thread_block();
+    SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|source| {
+        crate::error::Error::Ioctl {
+            cmd: "signalfd",
+            target: "SIGTERM".into(),
+            source,
+        }
+    })
+}
+
+/// What woke the loop.
+struct Woken {
+    dm: bool,
+    uevent: bool,
+    signal: bool,
+    /// Checks whose answer is in: (map, path).
+    checks: Vec<(String, String)>,
+}
+
+/// Sleep in `poll` until an event, an answer or `until`.
+fn wait(s: &Supervisor, listener: &Listener, sfd: &SignalFd, until: Instant) -> Woken {
+    let ms = until
+        .saturating_duration_since(Instant::now())
+        .as_millis()
+        .min(60_000) as u16;
+    let checks = s.check_fds();
+    let mut fds = vec![
+        PollFd::new(s.ctl.as_fd(), PollFlags::POLLIN),
+        PollFd::new(listener.as_fd(), PollFlags::POLLIN),
+        PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
+    ];
+    fds.extend(
+        checks
+            .iter()
+            .map(|(_, _, fd)| PollFd::new(*fd, PollFlags::POLLIN)),
+    );
+    match poll(&mut fds, PollTimeout::from(ms)) {
+        Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        Err(e) => log::warn(&format!("poll: {e}")),
+    }
+    let ready = |f: &PollFd| {
+        f.revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
+    };
+    Woken {
+        dm: ready(&fds[0]),
+        uevent: ready(&fds[1]),
+        signal: ready(&fds[2]),
+        checks: checks
+            .iter()
+            .zip(&fds[3..])
+            .filter(|(_, f)| ready(f))
+            .map(|((m, d, _), _)| (m.clone(), d.clone()))
+            .collect(),
+    }
+}
+
+pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
+    log::to_kmsg(dev_root);
+    raise_fd_limit();
+    let ctl = Control::open(dev_root, misc_devt(sys))?;
+    let listener = Listener::open()?;
+    let sfd = signal_fd()?;
+    let nodes = Nodes::new(dev_root, FsPath::new("/run"), NodePolicy::Auto);
+    let mut s = Supervisor {
+        sys,
+        dev_root,
+        ctl,
+        nodes,
+        opts,
+        maps: BTreeMap::new(),
+    };
+    s.refresh()?;
+    log::notice(&format!(
+        "supervisor started, pid {}, {} map(s)",
+        std::process::id(),
+        s.maps.len()
+    ));
+    if s.ctl.arm_poll().is_err() {
+        log::warn("DM_DEV_ARM_POLL not supported: reading map status on the checker's timer");
+    }
+    s.write_state();
+    let state_file = s.opts.run_dir.join("state");
+    let mut follower = RootFollower::new(FsPath::new("/proc"));
+    let mut next_reconcile = Instant::now() + s.opts.ok_interval;
+    loop {
+        if follow_root(&mut follower) {
+            next_reconcile = Instant::now();
+        }
+        if multipathd_running() {
+            log::notice("multipathd is running: stepping aside, maps left as they are");
+            let _ = std::fs::remove_file(&state_file);
+            return Ok(());
+        }
+        s.start_checks();
+        // Wake for the next check or deadline, and at least every second
+        // to look for multipathd.
+        let now = Instant::now();
+        let mut until = s
+            .next_due()
+            .min(next_reconcile)
+            .min(now + Duration::from_secs(1));
+        if let Some(d) = s.next_deadline() {
+            until = until.min(d);
+        }
+        let woken = wait(&s, &listener, &sfd, until);
+        if woken.signal {
+            if let Ok(Some(si)) = sfd.read_signal() {
+                log::notice(&format!("signal {}: exiting", si.ssi_signo));
+            }
+            s.leave();
+            let _ = std::fs::remove_file(&state_file);
+            return Ok(());
+        }
+        // The root may have switched while we slept: follow it before
+        // anything reads sysfs or /dev, or every path would look gone.
+        if follow_root(&mut follower) {
+            next_reconcile = Instant::now();
+        }
+        for (map, dev) in &woken.checks {
+            s.collect(map, dev);
+        }
+        s.expire(Instant::now());
+        if woken.uevent && handle_uevents(&mut s, &listener)? {
+            kernel_failed_soon(&mut s);
+        }
+        if woken.dm {
+            // Some map changed (a path failed): look at its paths soon.
+            let _ = s.ctl.arm_poll();
+            kernel_failed_soon(&mut s);
+        }
+        if Instant::now() >= next_reconcile {
+            if let Err(e) = s.reconcile() {
+                log::warn(&format!("reconcile: {}", chain(&e)));
+            }
+            next_reconcile = Instant::now() + s.opts.ok_interval;
+        }
+        s.write_state();
+    }
+}
+
+/// Path uevents change the maps: reconcile now. True when one did.
+fn handle_uevents(s: &mut Supervisor, listener: &Listener) -> Result<bool> {
+    let events = listener.wait(Duration::ZERO)?;
+    let relevant = events.iter().any(|e| {
+        e.action == "rescan"
+            || (e.subsystem == "block" && e.devname.as_deref().is_some_and(|n| n.starts_with("sd")))
+            || e.subsystem == "scsi"
+    });
+    if relevant {
+        if let Err(e) = s.reconcile() {
+            log::warn(&format!("reconcile: {}", chain(&e)));
+        }
+    }
+    Ok(relevant)
+}
+
+/// Something changed in the kernel: check every path at the fast
+/// interval from now, so a path the kernel failed is looked at soon.
+fn kernel_failed_soon(s: &mut Supervisor) {
+    let soon = Instant::now() + s.opts.failed_interval;
+    for m in s.maps.values_mut() {
+        for p in m.paths.values_mut() {
+            p.next_check = p.next_check.min(soon);
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! What the supervisor knows: the multipath maps, their paths and each
+//! path's check, and the view `mpboot status` reads. Maps follow the
+//! kernel (refresh) and sysfs (reconcile).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path as FsPath;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::dm::Control;
+use crate::error::{chain, Result};
+use crate::log;
+use crate::maps::{self, MapView};
+use crate::nodes::Nodes;
+use crate::sgio::AsyncTur;
+use crate::sysfs::{scsi, Sysfs};
+use crate::topology;
+
+use super::Options;
+
+/// What we know of one path of one map.
+pub struct PathState {
+    /// Kernel name (`sdc`).
+    pub name: String,
+    pub next_check: Instant,
+    /// The check in flight on the path's sg node, if any.
+    pub check: Option<AsyncTur>,
+    /// When the loop stops waiting for it: the device's command timeout.
+    pub deadline: Instant,
+    /// Its deadline passed (the path was failed); the command is still in
+    /// the kernel, and no other is sent until it returns.
+    pub stalled: bool,
+    /// Answers asked again (unit attention...) in this check.
+    pub retries: u8,
+}
+
+pub struct Map {
+    pub name: String,
+    /// Paths by maj:min, as the table names them.
+    pub paths: BTreeMap<String, PathState>,
+    /// Paths of this round of checks not answered yet: when none are
+    /// left, the map's policy runs once.
+    pub round: BTreeSet<String>,
+    pub all_down_checks: u32,
+    pub queueing_off: bool,
+}
+
+pub struct Supervisor<'a> {
+    pub sys: &'a Sysfs,
+    pub dev_root: &'a FsPath,
+    pub ctl: Control,
+    pub nodes: Nodes,
+    pub opts: Options,
+    pub maps: BTreeMap<String, Map>,
+}
+
+impl Supervisor<'_> {
+    pub fn view(&self, name: &str) -> Option<MapView> {
+        maps::view(&self.ctl, name).ok().flatten()
+    }
+
+    /// Pick up every multipath map and its paths.
+    pub fn refresh(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let mut seen = Vec::new();
+        for (name, _) in self.ctl.list_devices()? {
+            let Some(v) = self.view(&name) else { continue };
+            seen.push(name.clone());
+            let m = self.maps.entry(name.clone()).or_insert_with(|| {
+                log::info(&format!("supervising {name}"));
+                Map {
+                    name: name.clone(),
+                    paths: BTreeMap::new(),
+                    round: BTreeSet::new(),
+                    all_down_checks: 0,
+                    queueing_off: false,
+                }
+            });
+            let devs = v.table.devices();
+            m.paths.retain(|d, _| devs.contains(d));
+            m.round.retain(|d| devs.contains(d));
+            for d in devs {
+                m.paths.entry(d.clone()).or_insert_with(|| PathState {
+                    name: self
+                        .sys
+                        .link_name(&format!("dev/block/{d}"))
+                        .ok()
+                        .flatten()
+                        .unwrap_or_else(|| d.clone()),
+                    next_check: now,
+                    check: None,
+                    deadline: now,
+                    stalled: false,
+                    retries: 0,
+                });
+            }
+        }
+        self.maps.retain(|n, _| seen.contains(n));
+        Ok(())
+    }
+
+    /// Make each map's table match sysfs: paths added or removed, ALUA
+    /// groups changed. `ensure` leaves a map alone when nothing changed.
+    pub fn reconcile(&mut self) -> Result<()> {
+        let scan = scsi::scan(self.sys)?;
+        let luns = topology::by_wwid(&scan.paths);
+        for name in self.maps.keys().cloned().collect::<Vec<_>>() {
+            let Some(v) = self.view(&name) else { continue };
+            let Some(wwid) = v.info.uuid.strip_prefix(maps::UUID_PREFIX) else {
+                continue;
+            };
+            let Some(paths) = luns.get(wwid) else {
+                continue;
+            };
+            let mut policy = self.opts.policy;
+            policy.queue_if_no_path = v.table.features.iter().any(|f| f == "queue_if_no_path");
+            let Some(mut spec) = topology::map_spec(wwid, paths, policy, &v.table.devices()) else {
+                continue;
+            };
+            spec.name = name.clone();
+            // Keep what the map has for selector: only paths and groups follow sysfs.
+            if let Some(g) = v.table.groups.first() {
+                for sg in &mut spec.table.groups {
+                    sg.selector = g.selector.clone();
+                }
+            }
+            let before = v.table.groups_devices();
+            let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+            crate::transport::tune(self.sys, &names, &self.opts.fast_fail);
+            crate::assemble::drop_path_partitions(self.sys, self.dev_root, paths);
+            match maps::apply(&self.ctl, &self.nodes, &spec) {
+                Ok(maps::Outcome::Reloaded(_)) => {
+                    let after = spec.table.groups_devices();
+                    log::notice(&format!("{name}: reloaded, groups {before:?} -> {after:?}"));
+                }
+                Ok(_) => {}
+                Err(e) => log::err(&format!("{name}: reload failed: {}", chain(&e))),
+            }
+        }
+        self.refresh()
+    }
+
+    /// The next moment a path is due for a check.
+    pub fn next_due(&self) -> Instant {
+        self.maps
+            .values()
+            .flat_map(|m| m.paths.values().map(|p| p.next_check))
+            .min()
+            .unwrap_or_else(|| Instant::now() + self.opts.ok_interval)
+    }
+
+    /// Where `mpboot status` reads the supervisor's view: written after
+    /// every round, with the time it was written, so that a reader can
+    /// tell a stale view (a supervisor that stopped or hangs) from a
+    /// current one.
+    pub fn write_state(&self) {
+        let written = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO);
+        let mut s = format!(
+            "pid {}\nwritten {}.{:03}\n",
+            std::process::id(),
+            written.as_secs(),
+            written.subsec_millis()
+        );
+        for m in self.maps.values() {
+            let Some(v) = self.view(&m.name) else {
+                continue;
+            };
+            s.push_str(&format!("map {} {}\n", m.name, v.info.devt));
+            for (i, g) in v.status.groups.iter().enumerate() {
+                for p in &g.paths {
+                    let path = m.paths.get(&p.dev);
+                    let n = path.map_or("?", |x| x.name.as_str());
+                    let st = match (p.active, path.is_some_and(|x| x.stalled)) {
+                        (_, true) => "failed,check-stalled",
+                        (true, false) => "active",
+                        (false, false) => "failed",
+                    };
+                    s.push_str(&format!("  group {} {n} {} {st}\n", i + 1, p.dev));
+                }
+            }
+        }
+        let _ = std::fs::create_dir_all(&self.opts.run_dir);
+        let tmp = self.opts.run_dir.join("state.tmp");
+        if std::fs::write(&tmp, s).is_ok() {
+            let _ = std::fs::rename(tmp, self.opts.run_dir.join("state"));
+        }
+    }
+}
