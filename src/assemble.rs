@@ -37,7 +37,7 @@ pub struct Want {
 
 /// A line for people (stdout) that also goes to the kernel log.
 fn say(msg: &str) {
-    println!("{msg}");
+    crate::out!("{msg}");
     log::kmsg_only(log::Level::Notice, msg.trim_start());
 }
 
@@ -99,12 +99,12 @@ pub fn run(
     }
     if opts.dry_run {
         for (spec, _) in &plans {
-            println!("{}: 0 {} multipath {}", spec.name, spec.size, spec.table);
+            crate::out!("{}: 0 {} multipath {}", spec.name, spec.size, spec.table);
         }
         return Ok(());
     }
     if plans.is_empty() {
-        println!("nothing to assemble");
+        crate::out!("nothing to assemble");
         return Ok(());
     }
 

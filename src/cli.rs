@@ -327,7 +327,7 @@ fn list(sys: &Sysfs) -> Result<()> {
     let scan = scan(sys)?;
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
-        println!(
+        crate::out!(
             "{wwid} {} {} size={} paths={}",
             p0.vendor,
             p0.model,
@@ -335,7 +335,7 @@ fn list(sys: &Sysfs) -> Result<()> {
             paths.len()
         );
         for p in paths {
-            println!(
+            crate::out!(
                 "  {:<6} {:<7} {:<10} {:<8} {}",
                 p.name,
                 p.devt.to_string(),
@@ -346,7 +346,7 @@ fn list(sys: &Sysfs) -> Result<()> {
         }
     }
     for n in &scan.native_nvme {
-        println!("{n}: native NVMe multipath, left to the kernel");
+        crate::out!("{n}: native NVMe multipath, left to the kernel");
     }
     Ok(())
 }
@@ -511,7 +511,7 @@ fn path_by_devt(sys: &Sysfs, dev: &str) -> Option<Path> {
 
 fn print_map(sys: &Sysfs, v: &MapView) {
     let t = &v.table;
-    println!(
+    crate::out!(
         "{} ({}) dm-{} size={} features='{}' hwhandler='{}' open={}{}",
         v.info.name,
         v.info.devt,
@@ -530,7 +530,7 @@ fn print_map(sys: &Sysfs, v: &MapView) {
             Some(GroupState::Disabled) => "disabled",
             None => "?",
         };
-        println!("  group {} {state} {}", i + 1, g.selector);
+        crate::out!("  group {} {state} {}", i + 1, g.selector);
         for p in &g.paths {
             let ps = gs.and_then(|g| g.paths.iter().find(|s| s.dev == p.dev));
             let dm_state = match ps {
@@ -545,9 +545,12 @@ fn print_map(sys: &Sysfs, v: &MapView) {
                 }
                 None => ("?".into(), "gone".into(), "-".into()),
             };
-            println!(
+            crate::out!(
                 "    {:<6} {:<7} {:<10} {:<8} {alua}",
-                name, p.dev, dm_state, scsi
+                name,
+                p.dev,
+                dm_state,
+                scsi
             );
         }
     }
@@ -577,7 +580,7 @@ fn supervisor_view(run_dir: &FsPath) {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
     for l in describe_supervisor(&state, now) {
-        println!("{l}");
+        crate::out!("{l}");
     }
 }
 
@@ -662,7 +665,7 @@ fn remove(sys: &Sysfs, dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
     let mut failed = 0;
     for name in &names {
         match maps::remove(&ctl, sys, &nodes, name) {
-            Ok(info) => println!("removed {name} ({})", info.devt),
+            Ok(info) => crate::out!("removed {name} ({})", info.devt),
             // --all: DM devices that are not multipath maps are not ours.
             Err(Error::NoSuchMap { .. }) if r.all => {}
             Err(e) => {
@@ -680,10 +683,10 @@ fn remove(sys: &Sysfs, dev_root: &FsPath, r: &RemoveCmd) -> Result<()> {
 fn config(sys: &Sysfs, etc: &FsPath, c: &ConfigCmd) -> Result<()> {
     let found = hostcfg::find(sys, &c.root_dir, FsPath::new("/proc"))?;
     for (what, devt) in &found.devices {
-        println!("{what}: {devt}");
+        crate::out!("{what}: {devt}");
     }
     if found.maps.is_empty() {
-        println!("no multipath map under these; nothing written");
+        crate::out!("no multipath map under these; nothing written");
         return Ok(());
     }
     let text = crate::bootcfg::format_mpboot_conf(&found.maps);
@@ -693,9 +696,9 @@ fn config(sys: &Sysfs, etc: &FsPath, c: &ConfigCmd) -> Result<()> {
     }
     let added = hostcfg::write(etc, &found.maps)?;
     print!("{text}");
-    println!("wrote {}", etc.join("mpboot.conf").display());
+    crate::out!("wrote {}", etc.join("mpboot.conf").display());
     for w in added {
-        println!("added {w} to {}", etc.join("multipath/wwids").display());
+        crate::out!("added {w} to {}", etc.join("multipath/wwids").display());
     }
     Ok(())
 }
@@ -709,7 +712,7 @@ fn message(sys: &Sysfs, dev_root: &FsPath, m: &MessageCmd) -> Result<()> {
     }
     let reply = ctl.target_msg(crate::dm::DevId::Name(&m.name), 0, &m.words.join(" "))?;
     if let Some(r) = reply.filter(|r| !r.is_empty()) {
-        println!("{r}");
+        crate::out!("{r}");
     }
     Ok(())
 }

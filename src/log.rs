@@ -9,6 +9,30 @@ use std::sync::OnceLock;
 
 static KMSG: OnceLock<Option<File>> = OnceLock::new();
 
+/// `println!` that never panics: a reader that went away (`mpboot status
+/// | head`) ends the output quietly, as SIGPIPE ends a C tool; any other
+/// failure to write stdout says so on stderr and exits 1.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::log::out_line(format_args!($($arg)*)) };
+}
+
+pub fn out_line(args: std::fmt::Arguments) {
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|()| o.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        stderr_line(&format!("mpboot: writing to stdout: {e}"));
+        std::process::exit(1);
+    }
+}
+
+/// `eprintln!` that never panics (stderr closed or a broken pipe).
+pub fn stderr_line(msg: &str) {
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Err = 3,
@@ -30,7 +54,7 @@ pub fn to_kmsg(dev_root: &Path) {
 }
 
 pub fn log(level: Level, msg: &str) {
-    eprintln!("mpboot: {msg}");
+    stderr_line(&format!("mpboot: {msg}"));
     kmsg_only(level, msg);
 }
 

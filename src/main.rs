@@ -43,11 +43,11 @@ fn main() -> ExitCode {
         Err(argh::EarlyExit { output, status }) => {
             return match status {
                 Ok(()) => {
-                    println!("{output}");
+                    crate::out!("{output}");
                     ExitCode::SUCCESS
                 }
                 Err(()) => {
-                    eprintln!("{output}");
+                    log::stderr_line(&output);
                     ExitCode::from(2)
                 }
             };
@@ -56,12 +56,12 @@ fn main() -> ExitCode {
     match cli::run(top) {
         Ok(()) => ExitCode::SUCCESS,
         Err(cli::Failure::Usage(cli::Usage(msg))) => {
-            eprintln!("mpboot: {msg}");
+            log::stderr_line(&format!("mpboot: {msg}"));
             ExitCode::from(2)
         }
         Err(cli::Failure::No) => ExitCode::FAILURE,
         Err(cli::Failure::Failed(e)) => {
-            eprintln!("mpboot: {}", error::chain(&e));
+            log::stderr_line(&format!("mpboot: {}", error::chain(&e)));
             ExitCode::FAILURE
         }
     }
