@@ -12,7 +12,7 @@ use crate::log;
 use crate::maps;
 use crate::nodes::{NodePolicy, Nodes};
 use crate::sysfs::Sysfs;
-use crate::topology::{self, DevT, MapSpec, Path, Policy};
+use crate::topology::{self, DevT, MapSpec, Path, Policy, Transport};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -138,7 +138,11 @@ pub fn run(
         for (p, why) in &spec.left_out {
             say(&format!("  left out {p}: {why}"));
         }
-        let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+        let names: Vec<&str> = paths
+            .iter()
+            .filter(|p| matches!(p.transport, Transport::Iscsi | Transport::Fc))
+            .map(|p| p.name.as_str())
+            .collect();
         crate::transport::tune(sys, &names, &opts.fast_fail);
         drop_path_partitions(sys, dev_root, paths);
         if opts.partitions {

@@ -497,7 +497,14 @@ fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Resul
             let line = std::fs::read_to_string(&top.cmdline).unwrap_or_default();
             let args = crate::bootcfg::parse_cmdline(&line);
             let (known, _) = boot::read_known(&top.etc);
-            crate::bootcfg::fast_fail(Some(&args), c.fast_io_fail, c.dev_loss, &known)
+            let mut ff = crate::bootcfg::fast_fail(Some(&args), c.fast_io_fail, c.dev_loss, &known);
+            // As multipathd: a remote port must outlive the queueing, or
+            // its disks go while I/O still waits for them.
+            if let Some(n) = c.no_path_retry {
+                let queueing = u64::from(n) * c.failed_interval_ms.max(100) / 1000;
+                ff.dev_loss = ff.dev_loss.max(queueing.min(u64::from(u32::MAX)) as u32);
+            }
+            ff
         },
     };
     supervisor::run(sys, &top.dev, opts)

@@ -220,7 +220,7 @@ fn partition_children(sys: &Sysfs, parent: &DeviceInfo) -> Result<Vec<(String, S
 }
 
 /// A multipath map as the kernel has it.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct MapView {
     pub info: DeviceInfo,
     pub size: u64,

@@ -86,7 +86,10 @@ fn sg_node(sys: &Sysfs, dev_root: &FsPath, disk: &str) -> Option<std::path::Path
 fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Option<Tur> {
     let timeout = command_timeout(sys, &p.name);
     let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-    let Some(node) = sg_node(sys, dev_root, &p.name) else {
+    if p.sg.is_none() {
+        p.sg = sg_node(sys, dev_root, &p.name);
+    }
+    let Some(node) = p.sg.clone() else {
         if !SYNC_FALLBACK_SAID.swap(true, Ordering::Relaxed) {
             log::warn(&format!(
                 "{}: no sg device (is the sg module loaded?): path checks fall back to \
@@ -284,7 +287,9 @@ impl Supervisor<'_> {
 
     /// Make the kernel's view of the path match the checker's.
     fn act(&mut self, name: &str, dev: &str, path: &str, up: bool) {
-        let Some(v) = self.view(name) else { return };
+        let Some(v) = self.cached_view(name) else {
+            return;
+        };
         let active = v
             .status
             .groups
@@ -297,6 +302,7 @@ impl Supervisor<'_> {
             (false, true) => ("fail_path", "failed by checker"),
             _ => return,
         };
+        self.forget_view(name);
         match self
             .ctl
             .target_msg(DevId::Name(name), 0, &format!("{msg} {dev}"))

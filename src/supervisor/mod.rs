@@ -177,8 +177,15 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         nodes,
         opts,
         maps: BTreeMap::new(),
+        views: Default::default(),
+        state_written: None,
+        last_seen: String::new(),
+        quiet_ticks: 0,
     };
     s.refresh()?;
+    // The maps were just assembled from sysfs: the periodic look only
+    // needs a full reconcile once what the paths say changes.
+    s.last_seen = s.fingerprint();
     log::notice(&format!(
         "supervisor started, pid {}, {} map(s)",
         std::process::id(),
@@ -235,10 +242,11 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         if woken.dm {
             // Some map changed (a path failed): look at its paths soon.
             let _ = s.ctl.arm_poll();
+            s.views.borrow_mut().clear();
             kernel_failed_soon(&mut s);
         }
         if Instant::now() >= next_reconcile {
-            if let Err(e) = s.reconcile() {
+            if let Err(e) = s.reconcile_if_changed() {
                 log::warn(&format!("reconcile: {}", chain(&e)));
             }
             next_reconcile = Instant::now() + s.opts.ok_interval;

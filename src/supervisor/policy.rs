@@ -12,7 +12,9 @@ use super::state::Supervisor;
 impl Supervisor<'_> {
     /// Once per round of checks on map `name`.
     pub fn policy(&mut self, name: &str) {
-        let Some(v) = self.view(name) else { return };
+        let Some(v) = self.cached_view(name) else {
+            return;
+        };
         self.no_path_policy(name, &v);
         if self.opts.failback {
             self.failback(name, &v);
@@ -27,6 +29,7 @@ impl Supervisor<'_> {
         };
         if any_active {
             if m.queueing_off {
+                self.views.borrow_mut().remove(name);
                 let _ = self
                     .ctl
                     .target_msg(DevId::Name(name), 0, "queue_if_no_path");
@@ -48,6 +51,7 @@ impl Supervisor<'_> {
         }
         if let Some(n) = self.opts.no_path_retry {
             if m.all_down_checks > n && !m.queueing_off {
+                self.views.borrow_mut().remove(name);
                 let _ = self.ctl.target_msg(DevId::Name(name), 0, "fail_if_no_path");
                 log::err(&format!(
                     "{name}: no path for {n} checks: failing queued I/O"
@@ -68,6 +72,7 @@ impl Supervisor<'_> {
             .position(|g| g.state == GroupState::Active);
         if let (Some(b), Some(c)) = (best, current) {
             if b < c {
+                self.forget_view(name);
                 match self
                     .ctl
                     .target_msg(DevId::Name(name), 0, &format!("switch_group {}", b + 1))

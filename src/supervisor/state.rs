@@ -13,7 +13,7 @@ use crate::maps::{self, MapView};
 use crate::nodes::Nodes;
 use crate::sgio::AsyncTur;
 use crate::sysfs::{scsi, Sysfs};
-use crate::topology;
+use crate::topology::{self, Transport};
 
 use super::Options;
 
@@ -31,6 +31,8 @@ pub struct PathState {
     pub stalled: bool,
     /// Answers asked again (unit attention...) in this check.
     pub retries: u8,
+    /// The path's sg node, once found.
+    pub sg: Option<std::path::PathBuf>,
 }
 
 pub struct Map {
@@ -51,11 +53,37 @@ pub struct Supervisor<'a> {
     pub nodes: Nodes,
     pub opts: Options,
     pub maps: BTreeMap<String, Map>,
+    /// Map views as last read: answers for 1024 paths must not cost two
+    /// ioctls each. Forgotten when we change a map, when the kernel
+    /// signals a DM event (it changed one), and at every reconcile.
+    pub views: std::cell::RefCell<BTreeMap<String, MapView>>,
+    /// When the status file was last written.
+    pub state_written: Option<Instant>,
+    /// What the paths' sysfs said at the last reconcile (`fingerprint`).
+    pub last_seen: String,
+    /// Periodic ticks since the last full reconcile.
+    pub quiet_ticks: u32,
 }
 
 impl Supervisor<'_> {
+    /// The map's table and status, as the kernel has them now.
     pub fn view(&self, name: &str) -> Option<MapView> {
         maps::view(&self.ctl, name).ok().flatten()
+    }
+
+    /// The map's view, read once until something changes it.
+    pub fn cached_view(&self, name: &str) -> Option<MapView> {
+        if let Some(v) = self.views.borrow().get(name) {
+            return Some(v.clone());
+        }
+        let v = self.view(name)?;
+        self.views.borrow_mut().insert(name.to_string(), v.clone());
+        Some(v)
+    }
+
+    /// We changed the map (a message): its cached view is stale.
+    pub fn forget_view(&self, name: &str) {
+        self.views.borrow_mut().remove(name);
     }
 
     /// Pick up every multipath map and its paths.
@@ -91,6 +119,7 @@ impl Supervisor<'_> {
                     deadline: now,
                     stalled: false,
                     retries: 0,
+                    sg: None,
                 });
             }
         }
@@ -98,9 +127,38 @@ impl Supervisor<'_> {
         Ok(())
     }
 
+    /// The attributes of the supervised paths that a regroup depends on
+    /// and that the kernel changes without a uevent (`state`,
+    /// `access_state`, `preferred_path`): three small reads a path.
+    pub fn fingerprint(&self) -> String {
+        let mut f = String::new();
+        for p in self.maps.values().flat_map(|m| m.paths.values()) {
+            for a in ["state", "access_state", "preferred_path"] {
+                let v = self.sys.read_attr(&format!("block/{}/device/{a}", p.name));
+                f.push_str(v.ok().flatten().as_deref().unwrap_or("-"));
+                f.push(' ');
+            }
+        }
+        f
+    }
+
+    /// The periodic look at sysfs: a full reconcile only when what the
+    /// paths say changed since the last one (uevents reconcile at once).
+    /// With 1024 paths a full scan costs tens of thousands of syscalls.
+    pub fn reconcile_if_changed(&mut self) -> Result<()> {
+        // A full one every 12 ticks regardless, for what sends no uevent
+        // and leaves the three attributes alone.
+        self.quiet_ticks += 1;
+        if self.quiet_ticks < 12 && self.fingerprint() == self.last_seen {
+            return Ok(());
+        }
+        self.reconcile()
+    }
+
     /// Make each map's table match sysfs: paths added or removed, ALUA
     /// groups changed. `ensure` leaves a map alone when nothing changed.
     pub fn reconcile(&mut self) -> Result<()> {
+        self.views.borrow_mut().clear();
         let scan = scsi::scan(self.sys)?;
         let luns = topology::by_wwid(&scan.paths);
         for name in self.maps.keys().cloned().collect::<Vec<_>>() {
@@ -124,7 +182,13 @@ impl Supervisor<'_> {
                 }
             }
             let before = v.table.groups_devices();
-            let names: Vec<&str> = paths.iter().map(|p| p.name.as_str()).collect();
+            // Only iSCSI and FC have timeouts to set: skip the device-path
+            // walk for the others (1024 of them in a reconcile at scale).
+            let names: Vec<&str> = paths
+                .iter()
+                .filter(|p| matches!(p.transport, Transport::Iscsi | Transport::Fc))
+                .map(|p| p.name.as_str())
+                .collect();
             crate::transport::tune(self.sys, &names, &self.opts.fast_fail);
             crate::assemble::drop_path_partitions(self.sys, self.dev_root, paths);
             match maps::apply(&self.ctl, &self.nodes, &spec) {
@@ -136,7 +200,11 @@ impl Supervisor<'_> {
                 Err(e) => log::err(&format!("{name}: reload failed: {}", chain(&e))),
             }
         }
-        self.refresh()
+        self.refresh()?;
+        self.views.borrow_mut().clear();
+        self.last_seen = self.fingerprint();
+        self.quiet_ticks = 0;
+        Ok(())
     }
 
     /// The next moment a path is due for a check.
@@ -152,7 +220,17 @@ impl Supervisor<'_> {
     /// every round, with the time it was written, so that a reader can
     /// tell a stale view (a supervisor that stopped or hangs) from a
     /// current one.
-    pub fn write_state(&self) {
+    pub fn write_state(&mut self) {
+        // The loop may turn many times a second under load; readers
+        // call a view older than 5 s stale.
+        let now = Instant::now();
+        if self
+            .state_written
+            .is_some_and(|t| now.duration_since(t) < Duration::from_millis(500))
+        {
+            return;
+        }
+        self.state_written = Some(now);
         let written = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or(Duration::ZERO);
@@ -163,7 +241,7 @@ impl Supervisor<'_> {
             written.subsec_millis()
         );
         for m in self.maps.values() {
-            let Some(v) = self.view(&m.name) else {
+            let Some(v) = self.cached_view(&m.name) else {
                 continue;
             };
             s.push_str(&format!("map {} {}\n", m.name, v.info.devt));

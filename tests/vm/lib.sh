@@ -13,7 +13,8 @@ BIN=$REPO/target/x86_64-unknown-linux-gnu/release/mpboot
 
 # Modules every guest gets; scsi_debug and tcm_loop are loaded by scenarios.
 BASE_MODULES="sd_mod sg dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
-EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_generic ext4"
+EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_generic ext4
+    iscsi_target_mod iscsi_tcp ip_tables iptable_filter xt_tcpudp"
 
 log() { printf '%s\n' "vm: $*" >&2; }
 
@@ -75,6 +76,7 @@ build_base() {
     cp /bin/busybox "$root/bin/busybox"
     cp "$BIN" "$root/sbin/mpboot"
     gcc -O2 -static -o "$root/bin/timeit" "$VM_DIR/guest/timeit.c"
+    gcc -O2 -static -o "$root/bin/iocheck" "$VM_DIR/guest/iocheck.c"
     cp "$VM_DIR/guest/init" "$root/init"
     cp "$VM_DIR/guest/lib.sh" "$root/lib/testlib.sh"
     chmod +x "$root/init"
@@ -117,13 +119,51 @@ EOF
     (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
 
-# One cpio holding the scenario script as /test.sh, appended to the base.
+# Debian's open-iscsi initiator (iscsid, iscsiadm) and legacy iptables,
+# unpacked from their .debs (never installed on the host, where iscsid
+# would start), with their libraries, into the guest root $1.
+ISCSI_DEBS="open-iscsi libisns0 libopeniscsiusr iptables libip4tc2 libip6tc2 libxtables12"
+add_iscsi_tools() {
+    local root=$1 p=$WORK/iscsi-pkg
+    if [ ! -x "$p/root/sbin/iscsid" ]; then
+        rm -rf "$p"
+        mkdir -p "$p/debs"
+        # shellcheck disable=SC2086
+        (cd "$p/debs" && apt-get download -qq $ISCSI_DEBS 2>/dev/null) ||
+            (apt-get update -qq && cd "$p/debs" && apt-get download -qq $ISCSI_DEBS)
+        for d in "$p"/debs/*.deb; do dpkg-deb -x "$d" "$p/root"; done
+    fi
+    local x=$p/root/usr/lib/x86_64-linux-gnu
+    cp "$p/root/sbin/iscsid" "$p/root/sbin/iscsiadm" "$root/sbin/"
+    cp "$p/root/usr/sbin/xtables-legacy-multi" "$root/sbin/"
+    ln -sf xtables-legacy-multi "$root/sbin/iptables"
+    mkdir -p "$root/usr/lib/x86_64-linux-gnu/xtables" "$root/etc/iscsi" "$root/var/lib/iscsi"
+    cp "$x"/xtables/libxt_standard.so "$x"/xtables/libxt_tcp.so "$root/usr/lib/x86_64-linux-gnu/xtables/"
+    cp "$p/root/etc/iscsi/iscsid.conf" "$root/etc/iscsi/"
+    echo "InitiatorName=iqn.2026-11.org.mpboot:guest" >"$root/etc/iscsi/initiatorname.iscsi"
+    # iscsid serves only a peer whose uid getpwuid() names "root".
+    echo "root:x:0:0:root:/root:/bin/sh" >"$root/etc/passwd"
+    echo "root:x:0:" >"$root/etc/group"
+    # Their libraries: the unpacked ones where the packages put them.
+    local b lib
+    for b in iscsid iscsiadm xtables-legacy-multi; do
+        for lib in $(LD_LIBRARY_PATH=$x ldd "$root/sbin/$b" | grep -oE '/[^ ]+\.so[^ ]*'); do
+            local dst=${lib#"$p/root"}
+            mkdir -p "$root$(dirname "$dst")"
+            cp -Ln "$lib" "$root$dst" 2>/dev/null || true
+        done
+    done
+}
+
+# One cpio holding the scenario script as /test.sh, appended to the base;
+# a "# needs: iscsi" header adds the iSCSI initiator and iptables.
 build_scenario() {
     local script=$1 out=$2 root=$WORK/scn
     rm -rf "$root"
-    mkdir -p "$root"
+    mkdir -p "$root/sbin"
     cp "$script" "$root/test.sh"
     chmod +x "$root/test.sh"
+    if grep -q '^# needs: iscsi' "$script"; then add_iscsi_tools "$root"; fi
     (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
 
