@@ -79,30 +79,7 @@ impl Sg {
     /// A command with no data phase; returns (status, host, driver, sense).
     fn command(&self, cdb: &[u8], timeout_ms: u32) -> Result<(u8, u16, u16, [u8; 32]), Errno> {
         let mut sense = [0u8; 32];
-        let mut hdr = SgIoHdr {
-            interface_id: i32::from(b'S'),
-            dxfer_direction: SG_DXFER_NONE,
-            cmd_len: cdb.len() as u8,
-            mx_sb_len: sense.len() as u8,
-            iovec_count: 0,
-            dxfer_len: 0,
-            dxferp: std::ptr::null_mut(),
-            cmdp: cdb.as_ptr(),
-            sbp: sense.as_mut_ptr(),
-            timeout: timeout_ms,
-            flags: 0,
-            pack_id: 0,
-            usr_ptr: std::ptr::null_mut(),
-            status: 0,
-            masked_status: 0,
-            msg_status: 0,
-            sb_len_wr: 0,
-            host_status: 0,
-            driver_status: 0,
-            resid: 0,
-            duration: 0,
-            info: 0,
-        };
+        let mut hdr = hdr_for(&mut sense, cdb, timeout_ms);
         // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
         // compile time) that lives across the call; its pointers reference
         // `cdb` (cmd_len bytes, read only) and `sense` (mx_sb_len bytes,
@@ -221,7 +198,9 @@ pub struct AsyncTur {
     sense: Box<[u8; 32]>,
 }
 
-fn hdr_for(sense: &mut [u8; 32], cdb: &[u8; 6], timeout_ms: u32) -> SgIoHdr {
+/// A header for a command with no data phase: `cdb` out, sense into
+/// `sense`. Both must outlive the command, as each caller says.
+fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32) -> SgIoHdr {
     SgIoHdr {
         interface_id: i32::from(b'S'),
         dxfer_direction: SG_DXFER_NONE,
