@@ -68,20 +68,27 @@ impl AluaState {
             AluaState::Offline => "O",
         }
     }
+}
 
-    /// Group rank, best first: A/O, A/N, standby, then the rest. (Same order
-    /// as multipath-tools' alua prioritizer: 50, 10, 1, 0; lba-dependent, 5
-    /// there, ranks after standby here, being unusable for whole-LUN I/O.)
-    fn rank(self) -> u8 {
-        match self {
-            AluaState::Optimized => 0,
-            AluaState::NonOptimized => 1,
-            AluaState::Standby => 2,
-            AluaState::LbaDependent => 3,
-            AluaState::Transitioning => 4,
-            AluaState::Unavailable => 5,
-            AluaState::Offline => 6,
-        }
+/// A path's priority as multipath-tools computes it for an ALUA state
+/// (prioritizers `alua` and `sysfs`): 50 active/optimized, 10
+/// active/non-optimized, 5 LBA-dependent, 1 standby, 0 otherwise; a port
+/// group with the PREF bit gets 80 more unless it is already optimized.
+/// So a preferred A/N group (90) and even a preferred standby one (81)
+/// rank above a plain A/O one (50), and a preferred A/O group (50) is
+/// one group with a plain A/O one.
+pub fn alua_prio(state: AluaState, preferred: bool) -> u32 {
+    let base = match state {
+        AluaState::Optimized => 50,
+        AluaState::NonOptimized => 10,
+        AluaState::LbaDependent => 5,
+        AluaState::Standby => 1,
+        AluaState::Unavailable | AluaState::Transitioning | AluaState::Offline => 0,
+    };
+    if preferred && state != AluaState::Optimized {
+        base + 80
+    } else {
+        base
     }
 }
 
@@ -101,6 +108,14 @@ pub struct Path {
     pub handler: Option<String>,
     pub alua: Option<AluaState>,
     pub preferred: bool,
+    /// TPGS field of the standard INQUIRY data: 0 no ALUA, 1 implicit,
+    /// 2 explicit, 3 both.
+    pub tpgs: u8,
+    /// The target port group this path's port belongs to (VPD 0x83).
+    pub port_group: Option<u16>,
+    /// Priority as multipath-tools computes it (higher is better); None
+    /// when nothing says (no ALUA, no handler, the array did not answer).
+    pub prio: Option<u32>,
     /// How the disk is reached, from its place in the device tree.
     pub transport: Transport,
 }
@@ -119,10 +134,13 @@ pub enum Transport {
 impl Path {
     /// ALUA state (A/O, A/N, S, ...), else the handler, else "-".
     pub fn alua_word(&self) -> String {
-        match (&self.handler, self.alua) {
-            (_, Some(a)) => format!("{}{}", a.short(), if self.preferred { ",pref" } else { "" }),
-            (Some(h), None) => h.clone(),
-            (None, None) => "-".into(),
+        match (&self.handler, self.alua, self.prio) {
+            (_, Some(a), _) => {
+                format!("{}{}", a.short(), if self.preferred { ",pref" } else { "" })
+            }
+            (Some(h), None, Some(p)) => format!("{h}:{p}"),
+            (Some(h), None, None) => h.clone(),
+            (None, None, _) => "-".into(),
         }
     }
 
@@ -154,16 +172,17 @@ impl Path {
             || self.alua.is_some()
     }
 
-    /// Sort key within the map: best ALUA state, preferred first, then
-    /// host:channel:target:lun (multipath-tools' discovery order), then name.
-    fn order_key(&self) -> (u8, bool, Vec<u64>, usize, &str) {
+    /// Sort key within the map: highest priority first (unknown last),
+    /// preferred first, then host:channel:target:lun (multipath-tools'
+    /// discovery order), then name.
+    fn order_key(&self) -> (std::cmp::Reverse<i64>, bool, Vec<u64>, usize, &str) {
         let hctl = self
             .hctl
             .split(':')
             .map(|n| n.parse().unwrap_or(u64::MAX))
             .collect();
         (
-            self.alua.map_or(0, AluaState::rank),
+            std::cmp::Reverse(self.prio.map_or(-1, i64::from)),
             !self.preferred,
             hctl,
             self.name.len(),
@@ -175,7 +194,8 @@ impl Path {
 /// How paths are spread over priority groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Grouping {
-    /// One group per ALUA state (and preference), best first.
+    /// One group per priority, highest first; paths whose priority is
+    /// unknown form one group of their own, last.
     #[default]
     GroupByPrio,
     /// One path per group, best first (multipath-tools' default).
@@ -311,9 +331,7 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) ->
             let mut groups: Vec<Vec<&Path>> = Vec::new();
             for p in usable {
                 match groups.last_mut() {
-                    Some(g) if g[0].alua.map(AluaState::rank) == p.alua.map(AluaState::rank) => {
-                        g.push(p)
-                    }
+                    Some(g) if g[0].prio == p.prio => g.push(p),
                     _ => groups.push(vec![p]),
                 }
             }
@@ -328,6 +346,15 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) ->
     let mut features = Vec::new();
     if policy.queue_if_no_path {
         features.push("queue_if_no_path".to_string());
+    }
+    // Handlers that switch controllers (rdac, emc, hp_sw) answer "busy,
+    // retry" while a LUN moves; the kernel's default of no retries fails
+    // the path at the first one. multipath-tools' recipe for them: 50.
+    if handler
+        .iter()
+        .any(|h| matches!(h.as_str(), "rdac" | "emc" | "hp_sw"))
+    {
+        features.extend(["pg_init_retries".to_string(), "50".to_string()]);
     }
     let table = MultipathTable {
         features,
@@ -375,6 +402,9 @@ mod tests {
             handler: alua.map(|_| "alua".into()),
             alua,
             preferred: false,
+            tpgs: u8::from(alua.is_some()),
+            port_group: None,
+            prio: alua.map(|a| alua_prio(a, false)),
             transport: Transport::Other,
         }
     }
@@ -409,6 +439,88 @@ mod tests {
              service-time 0 1 1 8:16 1 service-time 0 1 1 8:32 1"
         );
         assert_eq!(spec.uuid, "mpath-w");
+    }
+
+    #[test]
+    fn priorities_are_multipath_tools() {
+        // (state, PREF bit, priority): multipath-tools' alua and sysfs
+        // prioritizers (prioritizers/alua.c, sysfs.c; multipath.conf(5)
+        // "prio": optimized 50, non-optimized 10, lba-dependent 5,
+        // standby 1, the rest 0; +80 for a preferred port group that is
+        // not optimized).
+        #[rustfmt::skip]
+        let rows = [
+            (Optimized, false, 50), (Optimized, true, 50),
+            (NonOptimized, false, 10), (NonOptimized, true, 90),
+            (LbaDependent, false, 5), (LbaDependent, true, 85),
+            (Standby, false, 1), (Standby, true, 81),
+            (Unavailable, false, 0), (Unavailable, true, 80),
+            (Transitioning, false, 0), (Transitioning, true, 80),
+            (Offline, false, 0), (Offline, true, 80),
+        ];
+        for (state, pref, want) in rows {
+            assert_eq!(alua_prio(state, pref), want, "{state:?} pref={pref}");
+        }
+    }
+
+    #[test]
+    fn groups_follow_priorities() {
+        let with = |name: &str, minor, st: Option<AluaState>, pref: bool| {
+            let mut p = path(name, minor, st, "running");
+            p.preferred = pref;
+            p.prio = st.map(|s| alua_prio(s, pref));
+            p
+        };
+        // (paths, expected groups): preferred A/N above plain A/O; LBA
+        // before standby; preferred A/O merges with A/O; unknown last,
+        // one group, never between known ones.
+        #[rustfmt::skip]
+        let rows: Vec<(Vec<Path>, Vec<Vec<&str>>)> = vec![
+            (vec![with("sda", 0, Some(Optimized), false), with("sdb", 16, Some(NonOptimized), true)],
+             vec![vec!["8:16"], vec!["8:0"]]),
+            (vec![with("sda", 0, Some(Standby), false), with("sdb", 16, Some(LbaDependent), false)],
+             vec![vec!["8:16"], vec!["8:0"]]),
+            (vec![with("sda", 0, Some(Optimized), false), with("sdb", 16, Some(Optimized), true)],
+             vec![vec!["8:16", "8:0"]]),
+            (vec![with("sda", 0, None, false), with("sdb", 16, Some(Optimized), false),
+                  with("sdc", 32, None, false), with("sdd", 48, Some(Standby), false)],
+             vec![vec!["8:16"], vec!["8:48"], vec!["8:0", "8:32"]]),
+            (vec![with("sda", 0, Some(Standby), true), with("sdb", 16, Some(Optimized), false),
+                  with("sdc", 32, Some(Unavailable), false)],
+             vec![vec!["8:0"], vec!["8:16"], vec!["8:32"]]),
+        ];
+        for (paths, want) in rows {
+            let refs: Vec<&Path> = paths.iter().collect();
+            let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+            assert_eq!(
+                devs(&spec),
+                want,
+                "{:?}",
+                paths.iter().map(Path::alua_word).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn switching_handlers_get_pg_init_retries() {
+        let mut ps = [
+            path("sda", 0, None, "running"),
+            path("sdb", 16, None, "running"),
+        ];
+        for h in ["rdac", "emc", "hp_sw"] {
+            ps[0].handler = Some(h.into());
+            let refs: Vec<&Path> = ps.iter().collect();
+            let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+            assert_eq!(
+                spec.table.features,
+                ["queue_if_no_path", "pg_init_retries", "50"]
+            );
+            assert_eq!(spec.table.hw_handler, [h]);
+        }
+        ps[0].handler = Some("alua".into());
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        assert_eq!(spec.table.features, ["queue_if_no_path"]);
     }
 
     #[test]

@@ -80,8 +80,9 @@ fn rank(desig_type: u8, body: &[u8]) -> Option<u8> {
     }
 }
 
-/// Parse a VPD page 0x83 and return the WWID multipath-tools would use.
-pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
+/// The designators of a VPD page 0x83 as (association, type, body), after
+/// checking the header and that every designator fits the page.
+fn designators(page: &[u8]) -> Result<Vec<(u8, u8, &[u8])>, VpdError> {
     if page.len() < 4 {
         return Err(VpdError::TooShort { len: page.len() });
     }
@@ -96,19 +97,24 @@ pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
         });
     }
     let page = &page[..declared];
-
-    let mut best: Option<(u8, u8, &[u8])> = None;
+    let mut out = Vec::new();
     let mut off = 4;
     while off + 4 <= page.len() {
         let d = &page[off..];
-        let len = usize::from(d[3]);
-        let end = off + 4 + len;
+        let end = off + 4 + usize::from(d[3]);
         if end > page.len() {
             return Err(VpdError::Overflow { offset: off });
         }
-        let association = (d[1] >> 4) & 0x3;
-        let desig_type = d[1] & 0xf;
-        let body = &page[off + 4..end];
+        out.push(((d[1] >> 4) & 0x3, d[1] & 0xf, &page[off + 4..end]));
+        off = end;
+    }
+    Ok(out)
+}
+
+/// Parse a VPD page 0x83 and return the WWID multipath-tools would use.
+pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
+    let mut best: Option<(u8, u8, &[u8])> = None;
+    for (association, desig_type, body) in designators(page)? {
         if association == 0 {
             if let Some(r) = rank(desig_type, body) {
                 if best.map_or(true, |(b, _, _)| r > b) {
@@ -116,7 +122,6 @@ pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
                 }
             }
         }
-        off = end;
     }
     let (_, desig_type, body) = best.ok_or(VpdError::NoDesignator)?;
     let wwid = format_designator(desig_type, body);
@@ -124,6 +129,19 @@ pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
         return Err(VpdError::BadWwid { wwid });
     }
     Ok(wwid)
+}
+
+/// The target port group of the port the page was read through: the
+/// target-port designator of type 5 (SPC-4 7.8.6.8), bytes 2-3. None when
+/// the page names none (no ALUA) or is malformed.
+pub fn port_group(page: &[u8]) -> Option<u16> {
+    designators(page)
+        .ok()?
+        .into_iter()
+        .find(|&(association, desig_type, body)| {
+            association == 1 && desig_type == 5 && body.len() >= 4
+        })
+        .map(|(_, _, body)| u16::from_be_bytes([body[2], body[3]]))
 }
 
 /// Bytes up to the first NUL: multipath-tools handles these as C strings.
@@ -354,14 +372,28 @@ mod tests {
     fn captured_pages() {
         // Captured from the VM, see tests/fixtures/README.md.
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/vpd");
-        for (file, want) in [
-            ("scsi_debug.pg83", "1Linux_scsi_debug_2000"),
-            ("lio.pg83", "36001405"),
+        for (file, want, group) in [
+            ("scsi_debug.pg83", "1Linux_scsi_debug_2000", Some(0x200)),
+            ("lio.pg83", "36001405", Some(0)),
         ] {
             let bytes = std::fs::read(format!("{dir}/{file}")).unwrap();
             let got = wwid_from_pg83(&bytes).unwrap();
             assert!(got.starts_with(want), "{file}: {got}");
+            assert_eq!(port_group(&bytes), group, "{file}");
         }
+        // A target port group designator (association 1, type 5) names
+        // group 0x0102; one with the wrong association or too short does not.
+        let page = |d: &[u8]| {
+            let mut p = vec![0, 0x83, 0, d.len() as u8];
+            p.extend_from_slice(d);
+            p
+        };
+        assert_eq!(
+            port_group(&page(&[0x61, 0x95, 0, 4, 0, 0, 1, 2])),
+            Some(0x102)
+        );
+        assert_eq!(port_group(&page(&[0x61, 0x85, 0, 4, 0, 0, 1, 2])), None);
+        assert_eq!(port_group(&page(&[0x61, 0x95, 0, 2, 0, 0])), None);
     }
 
     #[test]
@@ -389,6 +421,7 @@ mod tests {
                 let l = (p.len() - 4) as u16;
                 p[2..4].copy_from_slice(&l.to_be_bytes());
             }
+            let _ = port_group(&p);
             if let Ok(w) = wwid_from_pg83(&p) {
                 assert!(valid_wwid(&w) && crate::text::is_safe(&w), "{w:?}");
             }

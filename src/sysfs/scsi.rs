@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::sysfs::Sysfs;
-use crate::topology::{AluaState, DevT, Path, Transport};
+use crate::topology::{alua_prio, AluaState, DevT, Path, Transport};
 use crate::vpd;
 
 /// What a scan found: usable paths, plus disks skipped and why.
@@ -58,7 +58,12 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
     let handler = attr("dh_state")?.filter(|h| h != "detached" && !h.is_empty());
     let alua = attr("access_state")?.and_then(|s| AluaState::parse(&s));
     let preferred = attr("preferred_path")?.as_deref() == Some("1");
-    let wwid = read_wwid(sys, &base)?;
+    let (wwid, port_group) = read_wwid(sys, &base)?;
+    // Standard INQUIRY byte 5, bits 4-5: the LUN's TPGS (ALUA) support.
+    let tpgs = sys
+        .read_bytes(&format!("{base}/device/inquiry"))?
+        .and_then(|i| i.get(5).map(|b| (b >> 4) & 3))
+        .unwrap_or(0);
     Ok(Some(Path {
         name: name.to_string(),
         devt,
@@ -71,6 +76,9 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
         handler,
         alua,
         preferred,
+        tpgs,
+        port_group,
+        prio: alua.map(|a| alua_prio(a, preferred)),
         transport: transport(sys, &base),
     }))
 }
@@ -99,12 +107,13 @@ fn transport(sys: &Sysfs, base: &str) -> Transport {
     t
 }
 
-/// WWID from VPD page 0x83; `device/wwid` only when the page is unreadable.
-fn read_wwid(sys: &Sysfs, base: &str) -> Result<String> {
+/// WWID from VPD page 0x83, with the port group the page names;
+/// `device/wwid` only when the page is unreadable.
+fn read_wwid(sys: &Sysfs, base: &str) -> Result<(String, Option<u16>)> {
     let pg83 = format!("{base}/device/vpd_pg83");
     let err = match sys.read_bytes(&pg83)? {
         Some(page) => match vpd::wwid_from_pg83(&page) {
-            Ok(w) => return Ok(w),
+            Ok(w) => return Ok((w, vpd::port_group(&page))),
             Err(e) => e,
         },
         None => vpd::VpdError::TooShort { len: 0 },
@@ -112,7 +121,7 @@ fn read_wwid(sys: &Sysfs, base: &str) -> Result<String> {
     let fallback = sys
         .read_attr(&format!("{base}/device/wwid"))?
         .and_then(|w| vpd::wwid_from_sysfs(&w));
-    fallback.ok_or(Error::Vpd {
+    fallback.map(|w| (w, None)).ok_or(Error::Vpd {
         path: sys.path(&pg83),
         source: err,
     })
