@@ -74,14 +74,26 @@ pub fn run(
     wants: &[Want],
     opts: &Options,
 ) -> Result<()> {
+    let unknown: Vec<String> = wants
+        .iter()
+        .filter(|w| !luns.contains_key(w.wwid.as_str()))
+        .map(|w| w.wwid.clone())
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::UnknownWwid { wwids: unknown });
+    }
+    // The arrays' own view of the paths' priorities, before planning.
+    let mut asked: Vec<Path> = wants
+        .iter()
+        .flat_map(|w| &luns[w.wwid.as_str()])
+        .map(|p| (*p).clone())
+        .collect();
+    crate::array::ask(sys, dev_root, &mut asked, !opts.dry_run);
+    let luns = topology::by_wwid(&asked);
     // Plan everything before touching anything.
     let mut plans = Vec::new();
     for w in wants {
-        let Some(paths) = luns.get(w.wwid.as_str()) else {
-            return Err(Error::UnknownWwid {
-                wwids: vec![w.wwid.clone()],
-            });
-        };
+        let paths = &luns[w.wwid.as_str()];
         match topology::map_spec(&w.wwid, paths, opts.policy, &[]) {
             Some(mut spec) => {
                 if let Some(n) = &w.name {
@@ -92,9 +104,14 @@ pub fn run(
             None if w.required => {
                 return Err(Error::NoUsablePath {
                     wwid: w.wwid.clone(),
+                    why: topology::why_no_map(paths),
                 })
             }
-            None => log::warn(&format!("{}: no path in state running; skipped", w.wwid)),
+            None => log::warn(&format!(
+                "{}: {}; skipped",
+                w.wwid,
+                topology::why_no_map(paths)
+            )),
         }
     }
     if opts.dry_run {

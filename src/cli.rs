@@ -263,7 +263,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
         .take()
         .unwrap_or(Command::Assemble(AssembleCmd::boot()));
     match cmd {
-        Command::List(_) => list(&sys)?,
+        Command::List(_) => list(&sys, &top.dev)?,
         Command::Assemble(a) => {
             if a.wwids.is_empty() && !a.all && !a.root {
                 return Err(Failure::Usage(Usage(
@@ -323,8 +323,9 @@ fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
     Ok(scan)
 }
 
-fn list(sys: &Sysfs) -> Result<()> {
-    let scan = scan(sys)?;
+fn list(sys: &Sysfs, dev_root: &std::path::Path) -> Result<()> {
+    let mut scan = scan(sys)?;
+    crate::array::ask(sys, dev_root, &mut scan.paths, false);
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
         crate::out!(
@@ -336,12 +337,14 @@ fn list(sys: &Sysfs) -> Result<()> {
         );
         for p in paths {
             crate::out!(
-                "  {:<6} {:<7} {:<10} {:<8} {}",
+                "  {:<6} {:<7} {:<10} {:<8} {}{}",
                 p.name,
                 p.devt.to_string(),
                 p.hctl,
                 p.state,
-                p.alua_word()
+                p.alua_word(),
+                p.never_assembled()
+                    .map_or(String::new(), |w| format!("  never assembled: {w}"))
             );
         }
     }

@@ -47,7 +47,7 @@ pub enum Error {
     /// `assemble` was asked for WWIDs that no path has.
     UnknownWwid { wwids: Vec<String> },
     /// A WWID has paths, but none that may carry I/O.
-    NoUsablePath { wwid: String },
+    NoUsablePath { wwid: String, why: &'static str },
     /// A map of that name exists and is not the map we would build.
     NameTaken { name: String, uuid: String },
     /// The map is open (mounted, or held by something above it).
@@ -112,7 +112,7 @@ impl fmt::Display for Error {
                     wwids.join(", ")
                 )
             }
-            Error::NoUsablePath { wwid } => write!(f, "{wwid}: no path in state running"),
+            Error::NoUsablePath { wwid, why } => write!(f, "{wwid}: {why}"),
             Error::NameTaken { name, uuid } => write!(
                 f,
                 "map {name} exists with UUID {uuid:?}, not ours; left alone"

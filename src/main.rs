@@ -3,6 +3,7 @@
 //! `main` only parses arguments, dispatches, and turns the outcome into one
 //! line on stderr and an exit code (0 ok, 1 failed, 2 usage).
 
+mod array;
 mod assemble;
 mod blkpg;
 mod blockdev;

@@ -1,8 +1,9 @@
-//! SCSI commands for the path checker's TEST UNIT READY: synchronously
-//! through `SG_IO` on a path's block device, or asynchronously through
-//! the sg driver's v3 write/read interface on its `/dev/sgN`, whose fd
-//! polls readable when the answer is there. The `unsafe` calls are the
-//! ioctl in `Sg::command` and the write and read in `AsyncTur`.
+//! SCSI commands: the path checker's TEST UNIT READY synchronously
+//! through `SG_IO` on a path's block device, and any command (TUR, REPORT
+//! TARGET PORT GROUPS, INQUIRY) asynchronously through the sg driver's v3
+//! write/read interface on its `/dev/sgN`, whose fd polls readable when
+//! the answer is there. The `unsafe` calls are the ioctl in `Sg::command`
+//! and the write and read in `AsyncCmd`.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -42,6 +43,10 @@ const _: () = assert!(std::mem::size_of::<SgIoHdr>() == 88);
 
 const SG_IO: u64 = 0x2285;
 const SG_DXFER_NONE: i32 = -1;
+const SG_DXFER_FROM_DEV: i32 = -3;
+
+/// TEST UNIT READY.
+pub const TUR: [u8; 6] = [0; 6];
 
 /// What a path answered, as multipath-tools' tur checker reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +84,7 @@ impl Sg {
     /// A command with no data phase; returns (status, host, driver, sense).
     fn command(&self, cdb: &[u8], timeout_ms: u32) -> Result<(u8, u16, u16, [u8; 32]), Errno> {
         let mut sense = [0u8; 32];
-        let mut hdr = hdr_for(&mut sense, cdb, timeout_ms);
+        let mut hdr = hdr_for(&mut sense, cdb, timeout_ms, &mut []);
         // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
         // compile time) that lives across the call; its pointers reference
         // `cdb` (cmd_len bytes, read only) and `sense` (mx_sb_len bytes,
@@ -99,8 +104,8 @@ impl Sg {
     }
 
     pub fn test_unit_ready(&self, timeout_ms: u32) -> Result<Tur, Errno> {
-        let (status, host, driver, sense) = self.command(&[0u8; 6], timeout_ms)?;
-        Ok(classify(status, host, driver, &sense))
+        let (status, host, driver, sense) = self.command(&TUR, timeout_ms)?;
+        Ok(classify(status, host, driver, &sense, None))
     }
 }
 
@@ -143,9 +148,33 @@ pub fn directio_read(dev: &Path) -> Tur {
 /// OK, NO_CONNECT, BAD_TARGET, ABORT, TRANSPORT_FAILFAST.
 const HOST_FINAL: [u16; 5] = [0x00, 0x01, 0x04, 0x05, 0x0f];
 
+/// The NOT READY additional sense qualifier (ASC 04) with which a
+/// handler's passive controller answers TEST UNIT READY: 02 for hp_sw
+/// ("initializing command required": START STOP UNIT makes it active),
+/// 03 for emc ("manual intervention required": not the owning SP). Such a
+/// path is alive but not for I/O now: a ghost, as multipath-tools' hp_sw
+/// and emc_clariion checkers say, not a failed path.
+pub fn passive_ascq(handler: Option<&str>) -> Option<u8> {
+    match handler? {
+        "hp_sw" => Some(0x02),
+        "emc" => Some(0x03),
+        _ => None,
+    }
+}
+
+/// Key, ASC and ASCQ of fixed or descriptor sense data.
+pub fn sense_key(sense: &[u8]) -> Option<(u8, u8, u8)> {
+    match sense.first().map(|b| b & 0x7f) {
+        Some(0x70 | 0x71) if sense.len() > 13 => Some((sense[2] & 0xf, sense[12], sense[13])),
+        Some(0x72 | 0x73) if sense.len() > 3 => Some((sense[1] & 0xf, sense[2], sense[3])),
+        _ => None,
+    }
+}
+
 /// TUR outcome from SCSI status, transport status and sense data, as
-/// multipath-tools' tur checker decides (SAN-NOTES §4).
-pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
+/// multipath-tools' tur checker decides (SAN-NOTES §4); `passive` is the
+/// path's handler's passive ASCQ (`passive_ascq`).
+pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8], passive: Option<u8>) -> Tur {
     if host != 0 {
         return if HOST_FINAL.contains(&host) {
             Tur::Down
@@ -162,10 +191,8 @@ pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
         0x18 => Tur::Up,
         // CHECK CONDITION: look at the sense key (fixed or descriptor format).
         0x02 => {
-            let (key, asc, ascq) = match sense.first().map(|b| b & 0x7f) {
-                Some(0x70 | 0x71) if sense.len() > 13 => (sense[2] & 0xf, sense[12], sense[13]),
-                Some(0x72 | 0x73) if sense.len() > 3 => (sense[1] & 0xf, sense[2], sense[3]),
-                _ => return Tur::Down,
+            let Some((key, asc, ascq)) = sense_key(sense) else {
+                return Tur::Down;
             };
             match (key, asc, ascq) {
                 // UNIT ATTENTION (e.g. ALUA state changed): ask again.
@@ -174,11 +201,50 @@ pub fn classify(status: u8, host: u16, driver: u16, sense: &[u8]) -> Tur {
                 (0x2, 0x04, 0x0b) => Tur::Ghost,
                 // NOT READY: asymmetric access state transition.
                 (0x2, 0x04, 0x0a) => Tur::Pending,
+                // NOT READY: the handler's passive controller.
+                (0x2, 0x04, q) if Some(q) == passive => Tur::Ghost,
                 _ => Tur::Down,
             }
         }
         _ => Tur::Down,
     }
+}
+
+/// A command's timeout when the device names none: the SCSI disk
+/// driver's default, and multipath-tools' checker_timeout default.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The device's own command timeout (`device/timeout`, seconds).
+pub fn command_timeout(sys: &crate::sysfs::Sysfs, disk: &str) -> std::time::Duration {
+    sys.read_num::<u64>(&format!("block/{disk}/device/timeout"))
+        .ok()
+        .flatten()
+        .filter(|&s| s > 0)
+        .map_or(DEFAULT_TIMEOUT, |s| {
+            std::time::Duration::from_secs(s.min(600))
+        })
+}
+
+/// The path's sg node, made from sysfs' numbers when no devtmpfs made it.
+/// None when the disk has no sg device (the `sg` module is not loaded).
+pub fn sg_node(
+    sys: &crate::sysfs::Sysfs,
+    dev_root: &Path,
+    disk: &str,
+) -> Option<std::path::PathBuf> {
+    let sg = sg_name(sys, disk)?;
+    let node = dev_root.join(&sg);
+    if !node.exists() {
+        let devt: crate::topology::DevT = sys
+            .read_attr(&format!("class/scsi_generic/{sg}/dev"))
+            .ok()??
+            .parse()
+            .ok()?;
+        let dev = nix::sys::stat::makedev(devt.major.into(), devt.minor.into());
+        let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
+        let _ = nix::sys::stat::mknod(&node, nix::sys::stat::SFlag::S_IFCHR, mode, dev);
+    }
+    Some(node)
 }
 
 /// The sg device (`sgN`) of a SCSI disk, from sysfs.
@@ -189,26 +255,52 @@ pub fn sg_name(sys: &crate::sysfs::Sysfs, disk: &str) -> Option<String> {
         .next()
 }
 
-/// One TEST UNIT READY in flight on a path's `/dev/sgN`, submitted with
-/// `write` and collected with `read` once the fd polls readable. The sense
-/// buffer lives here because the driver writes it at `read` time through
-/// the pointer given at `write` time.
-pub struct AsyncTur {
+/// One command in flight on a path's `/dev/sgN`, submitted with `write`
+/// and collected with `read` once the fd polls readable. The sense and
+/// data buffers live here: the driver copies into them at `read` time,
+/// through the pointers given at `write` time.
+pub struct AsyncCmd {
     file: File,
     sense: Box<[u8; 32]>,
+    data: Box<[u8]>,
 }
 
-/// A header for a command with no data phase: `cdb` out, sense into
-/// `sense`. Both must outlive the command, as each caller says.
-fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32) -> SgIoHdr {
+/// How a command ended; `AsyncCmd::sense` and `AsyncCmd::data` give its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Done {
+    pub status: u8,
+    pub host: u16,
+    pub driver: u16,
+    sense_len: usize,
+    data_len: usize,
+}
+
+impl Done {
+    /// GOOD status with no transport or driver error.
+    pub fn good(&self) -> bool {
+        self.status & 0x7e == 0 && self.host == 0 && self.driver & 0xf == 0
+    }
+}
+
+/// A header for `cdb`, sense into `sense`, data (if any) into `data`.
+/// All three must outlive the command, as each caller says.
+fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32, data: &mut [u8]) -> SgIoHdr {
     SgIoHdr {
         interface_id: i32::from(b'S'),
-        dxfer_direction: SG_DXFER_NONE,
+        dxfer_direction: if data.is_empty() {
+            SG_DXFER_NONE
+        } else {
+            SG_DXFER_FROM_DEV
+        },
         cmd_len: cdb.len() as u8,
         mx_sb_len: sense.len() as u8,
         iovec_count: 0,
-        dxfer_len: 0,
-        dxferp: std::ptr::null_mut(),
+        dxfer_len: data.len() as u32,
+        dxferp: if data.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            data.as_mut_ptr()
+        },
         cmdp: cdb.as_ptr(),
         sbp: sense.as_mut_ptr(),
         timeout: timeout_ms,
@@ -227,18 +319,20 @@ fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32) -> SgIoHdr {
     }
 }
 
-impl AsyncTur {
-    /// Open an sg node (read-write, non-blocking: `read` never sleeps).
-    pub fn open(node: &Path) -> Result<AsyncTur, Errno> {
+impl AsyncCmd {
+    /// Open an sg node (read-write, non-blocking: `read` never sleeps),
+    /// for commands that read up to `data_len` bytes (0: no data phase).
+    pub fn open(node: &Path, data_len: usize) -> Result<AsyncCmd, Errno> {
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(node)
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(AsyncTur {
+        Ok(AsyncCmd {
             file,
             sense: Box::new([0; 32]),
+            data: vec![0; data_len].into_boxed_slice(),
         })
     }
 
@@ -246,19 +340,19 @@ impl AsyncTur {
         std::os::fd::AsFd::as_fd(&self.file)
     }
 
-    /// Submit a TEST UNIT READY; the kernel times it out after `timeout_ms`.
-    pub fn submit(&mut self, timeout_ms: u32) -> Result<(), Errno> {
-        let cdb = [0u8; 6];
+    /// Submit `cdb`; the kernel times it out after `timeout_ms`.
+    pub fn submit(&mut self, cdb: &[u8], timeout_ms: u32) -> Result<(), Errno> {
         *self.sense = [0; 32];
-        let hdr = hdr_for(&mut self.sense, &cdb, timeout_ms);
+        let hdr = hdr_for(&mut self.sense, cdb, timeout_ms, &mut self.data);
         let len = std::mem::size_of::<SgIoHdr>();
         // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
         // compile time) read by the driver during this call only. It copies
         // the CDB (`cdb`, cmd_len bytes, alive until we return) at submit
-        // time and keeps `sbp`, which points into `self.sense`: a boxed
-        // buffer of mx_sb_len bytes that lives as long as `self`, and so as
-        // long as the fd, past the read that fills it (or the close that
-        // abandons it). No data buffer (dxfer_len 0, DXFER_NONE).
+        // time and keeps `sbp` and `dxferp`, which point into `self.sense`
+        // (mx_sb_len bytes) and `self.data` (dxfer_len bytes): boxed
+        // buffers that live as long as `self`, and so as long as the fd.
+        // The driver copies into them only at the `read` that collects the
+        // answer; a close abandons the command without touching them.
         let n = unsafe {
             libc::write(
                 self.file.as_raw_fd(),
@@ -273,15 +367,14 @@ impl AsyncTur {
     }
 
     /// The answer, once there; `Ok(None)` while the command is in flight.
-    pub fn collect(&mut self) -> Result<Option<Tur>, Errno> {
-        let cdb = [0u8; 6];
-        let mut hdr = hdr_for(&mut self.sense, &cdb, 0);
+    pub fn collect(&mut self) -> Result<Option<Done>, Errno> {
+        let mut hdr = hdr_for(&mut self.sense, &TUR, 0, &mut []);
         let len = std::mem::size_of::<SgIoHdr>();
         // SAFETY: `hdr` is a writable sg_io_hdr of exactly `len` bytes that
         // outlives the call; the driver fills it with the finished
-        // command's status and copies sense data to the `sbp` given at
-        // submit time (`self.sense`, alive). O_NONBLOCK: EAGAIN while the
-        // command is in flight, never a sleep.
+        // command's status and copies sense and data to the pointers given
+        // at submit time (`self.sense`, `self.data`, both alive). O_NONBLOCK:
+        // EAGAIN while the command is in flight, never a sleep.
         let n = unsafe {
             libc::read(
                 self.file.as_raw_fd(),
@@ -295,13 +388,22 @@ impl AsyncTur {
                 e => Err(e),
             };
         }
-        let sense_len = usize::from(hdr.sb_len_wr).min(self.sense.len());
-        Ok(Some(classify(
-            hdr.status,
-            hdr.host_status,
-            hdr.driver_status,
-            &self.sense[..sense_len],
-        )))
+        let resid = usize::try_from(hdr.resid).unwrap_or(0);
+        Ok(Some(Done {
+            status: hdr.status,
+            host: hdr.host_status,
+            driver: hdr.driver_status,
+            sense_len: usize::from(hdr.sb_len_wr).min(self.sense.len()),
+            data_len: self.data.len().saturating_sub(resid),
+        }))
+    }
+
+    pub fn sense(&self, d: &Done) -> &[u8] {
+        &self.sense[..d.sense_len.min(self.sense.len())]
+    }
+
+    pub fn data(&self, d: &Done) -> &[u8] {
+        &self.data[..d.data_len.min(self.data.len())]
     }
 }
 
@@ -354,9 +456,23 @@ mod tests {
             ("CHECK CONDITION, no sense", 0x02, 0, vec![], Tur::Down),
             ("truncated fixed sense", 0x02, 0, vec![0x70, 0, 2], Tur::Down),
             ("BUSY: down", 0x08, 0, vec![], Tur::Down),
+            ("initializing command required: down", 0x02, 0, fixed(0x2, 0x04, 0x02), Tur::Down),
         ];
         for (what, status, host, sense, want) in rows {
-            assert_eq!(classify(*status, *host, 0, sense), *want, "{what}");
+            assert_eq!(classify(*status, *host, 0, sense, None), *want, "{what}");
         }
+        // A passive controller of an hp_sw or emc array is a ghost, not down.
+        let hp = passive_ascq(Some("hp_sw"));
+        let emc = passive_ascq(Some("emc"));
+        assert_eq!(
+            classify(0x02, 0, 0, &fixed(0x2, 0x04, 0x02), hp),
+            Tur::Ghost
+        );
+        assert_eq!(
+            classify(0x02, 0, 0, &fixed(0x2, 0x04, 0x03), emc),
+            Tur::Ghost
+        );
+        assert_eq!(classify(0x02, 0, 0, &fixed(0x2, 0x04, 0x03), hp), Tur::Down);
+        assert_eq!(passive_ascq(Some("alua")), None);
     }
 }

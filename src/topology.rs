@@ -113,6 +113,8 @@ pub struct Path {
     pub tpgs: u8,
     /// The target port group this path's port belongs to (VPD 0x83).
     pub port_group: Option<u16>,
+    /// Its relative target port identifier (VPD 0x83).
+    pub rel_port: Option<u16>,
     /// Priority as multipath-tools computes it (higher is better); None
     /// when nothing says (no ALUA, no handler, the array did not answer).
     pub prio: Option<u32>,
@@ -148,6 +150,23 @@ impl Path {
         self.state == "running"
     }
 
+    /// Why this path is never part of a map, if it is not: a LUN of size
+    /// 0 is a placeholder (EMC's LUNZ, a LUN the array has not mapped
+    /// yet), with no data to reach.
+    pub fn never_assembled(&self) -> Option<&'static str> {
+        (self.size == 0).then_some("size 0: a placeholder LUN (such as LUNZ) or one not mapped yet")
+    }
+}
+
+/// Why no map can be made of a LUN's paths (`map_spec` gave none).
+pub fn why_no_map(paths: &[&Path]) -> &'static str {
+    match paths.iter().find_map(|p| p.never_assembled()) {
+        Some(why) if paths.iter().all(|p| p.never_assembled().is_some()) => why,
+        _ => "no path in state running",
+    }
+}
+
+impl Path {
     /// Why a one-path disk counts as an array's, for the log.
     pub fn transport_word(&self) -> &'static str {
         match self.transport {
@@ -306,8 +325,8 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) ->
     for p in paths {
         if !p.usable() && !keep.contains(&p.devt.to_string()) {
             left_out.push((p.name.clone(), format!("state {}", p.state)));
-        } else if p.size == 0 {
-            left_out.push((p.name.clone(), "size 0".into()));
+        } else if let Some(why) = p.never_assembled() {
+            left_out.push((p.name.clone(), why.into()));
         } else {
             usable.push(p);
         }
@@ -404,6 +423,7 @@ mod tests {
             preferred: false,
             tpgs: u8::from(alua.is_some()),
             port_group: None,
+            rel_port: None,
             prio: alua.map(|a| alua_prio(a, false)),
             transport: Transport::Other,
         }

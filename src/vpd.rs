@@ -80,9 +80,12 @@ fn rank(desig_type: u8, body: &[u8]) -> Option<u8> {
     }
 }
 
+/// A designator: (association, type, body).
+type Designator<'a> = (u8, u8, &'a [u8]);
+
 /// The designators of a VPD page 0x83 as (association, type, body), after
 /// checking the header and that every designator fits the page.
-fn designators(page: &[u8]) -> Result<Vec<(u8, u8, &[u8])>, VpdError> {
+fn designators(page: &[u8]) -> Result<Vec<Designator<'_>>, VpdError> {
     if page.len() < 4 {
         return Err(VpdError::TooShort { len: page.len() });
     }
@@ -131,17 +134,25 @@ pub fn wwid_from_pg83(page: &[u8]) -> Result<String, VpdError> {
     Ok(wwid)
 }
 
-/// The target port group of the port the page was read through: the
-/// target-port designator of type 5 (SPC-4 7.8.6.8), bytes 2-3. None when
-/// the page names none (no ALUA) or is malformed.
-pub fn port_group(page: &[u8]) -> Option<u16> {
-    designators(page)
-        .ok()?
-        .into_iter()
-        .find(|&(association, desig_type, body)| {
-            association == 1 && desig_type == 5 && body.len() >= 4
-        })
-        .map(|(_, _, body)| u16::from_be_bytes([body[2], body[3]]))
+/// (target port group, relative target port).
+pub type PortIds = (Option<u16>, Option<u16>);
+
+/// The target port group and the relative target port of the port the
+/// page was read through: the target-port designators of type 5 and 4
+/// (SPC-4 7.8.6.8, 7.8.6.7), bytes 2-3 of each. None for one the page
+/// does not name (no ALUA) or when it is malformed.
+pub fn port_ids(page: &[u8]) -> PortIds {
+    let Ok(ds) = designators(page) else {
+        return (None, None);
+    };
+    let find = |t: u8| {
+        ds.iter()
+            .find(|&&(association, desig_type, body)| {
+                association == 1 && desig_type == t && body.len() >= 4
+            })
+            .map(|(_, _, body)| u16::from_be_bytes([body[2], body[3]]))
+    };
+    (find(5), find(4))
 }
 
 /// Bytes up to the first NUL: multipath-tools handles these as C strings.
@@ -379,7 +390,7 @@ mod tests {
             let bytes = std::fs::read(format!("{dir}/{file}")).unwrap();
             let got = wwid_from_pg83(&bytes).unwrap();
             assert!(got.starts_with(want), "{file}: {got}");
-            assert_eq!(port_group(&bytes), group, "{file}");
+            assert_eq!(port_ids(&bytes).0, group, "{file}");
         }
         // A target port group designator (association 1, type 5) names
         // group 0x0102; one with the wrong association or too short does not.
@@ -389,11 +400,18 @@ mod tests {
             p
         };
         assert_eq!(
-            port_group(&page(&[0x61, 0x95, 0, 4, 0, 0, 1, 2])),
+            port_ids(&page(&[0x61, 0x95, 0, 4, 0, 0, 1, 2])).0,
             Some(0x102)
         );
-        assert_eq!(port_group(&page(&[0x61, 0x85, 0, 4, 0, 0, 1, 2])), None);
-        assert_eq!(port_group(&page(&[0x61, 0x95, 0, 2, 0, 0])), None);
+        assert_eq!(
+            port_ids(&page(&[0x61, 0x85, 0, 4, 0, 0, 1, 2])),
+            (None, None)
+        );
+        assert_eq!(port_ids(&page(&[0x61, 0x95, 0, 2, 0, 0])), (None, None));
+        assert_eq!(
+            port_ids(&page(&[0x61, 0x94, 0, 4, 0, 0, 0, 3])),
+            (None, Some(3))
+        );
     }
 
     #[test]
@@ -421,7 +439,7 @@ mod tests {
                 let l = (p.len() - 4) as u16;
                 p[2..4].copy_from_slice(&l.to_be_bytes());
             }
-            let _ = port_group(&p);
+            let _ = port_ids(&p);
             if let Ok(w) = wwid_from_pg83(&p) {
                 assert!(valid_wwid(&w) && crate::text::is_safe(&w), "{w:?}");
             }

@@ -12,12 +12,12 @@
 use std::os::fd::BorrowedFd;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::dm::DevId;
 use crate::error::chain;
 use crate::log;
-use crate::sgio::{self, AsyncTur, Tur};
+use crate::sgio::{self, AsyncCmd, Tur};
 use crate::sysfs::Sysfs;
 
 use super::state::{PathState, Supervisor};
@@ -45,49 +45,22 @@ pub fn state_verdict(state: Option<&str>) -> StateVerdict {
     }
 }
 
-/// The command timeout when the device does not say (the sd default).
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Most checks in flight at once: bounds open fds and kernel commands.
 /// More due paths wait for the next turn of the loop.
 const MAX_IN_FLIGHT: usize = 256;
 
 static SYNC_FALLBACK_SAID: AtomicBool = AtomicBool::new(false);
 
-/// The device's own command timeout (`device/timeout`, seconds).
-fn command_timeout(sys: &Sysfs, disk: &str) -> Duration {
-    sys.read_num::<u64>(&format!("block/{disk}/device/timeout"))
-        .ok()
-        .flatten()
-        .filter(|&s| s > 0)
-        .map_or(DEFAULT_TIMEOUT, |s| Duration::from_secs(s.min(600)))
-}
-
-/// The path's sg node, made from sysfs' numbers when no devtmpfs made it.
-/// None when the disk has no sg device (the `sg` module is not loaded).
-fn sg_node(sys: &Sysfs, dev_root: &FsPath, disk: &str) -> Option<std::path::PathBuf> {
-    let sg = sgio::sg_name(sys, disk)?;
-    let node = dev_root.join(&sg);
-    if !node.exists() {
-        let devt: crate::topology::DevT = sys
-            .read_attr(&format!("class/scsi_generic/{sg}/dev"))
-            .ok()??
-            .parse()
-            .ok()?;
-        let dev = nix::sys::stat::makedev(devt.major.into(), devt.minor.into());
-        let mode = nix::sys::stat::Mode::from_bits_truncate(0o600);
-        let _ = nix::sys::stat::mknod(&node, nix::sys::stat::SFlag::S_IFCHR, mode, dev);
-    }
-    Some(node)
-}
-
 /// Send a check to `p`. None: it is in flight (answer through `poll`).
 /// Some: answered at once, because the command could not be sent, or the
 /// disk has no sg node and the old synchronous check ran instead.
 fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Option<Tur> {
-    let timeout = command_timeout(sys, &p.name);
+    let timeout = sgio::command_timeout(sys, &p.name);
     let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     if p.sg.is_none() {
-        p.sg = sg_node(sys, dev_root, &p.name);
+        p.sg = sgio::sg_node(sys, dev_root, &p.name);
+        let handler = sys.read_attr(&format!("block/{}/device/dh_state", p.name));
+        p.passive = sgio::passive_ascq(handler.ok().flatten().as_deref());
     }
     let Some(node) = p.sg.clone() else {
         if !SYNC_FALLBACK_SAID.swap(true, Ordering::Relaxed) {
@@ -99,7 +72,7 @@ fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Op
         }
         return Some(sgio::check_path(&dev_root.join(&p.name), ms));
     };
-    let sent = AsyncTur::open(&node).and_then(|mut a| a.submit(ms).map(|()| a));
+    let sent = AsyncCmd::open(&node, 0).and_then(|mut a| a.submit(&sgio::TUR, ms).map(|()| a));
     match sent {
         Ok(a) => {
             p.check = Some(a);
@@ -202,7 +175,7 @@ impl Supervisor<'_> {
         let Some(c) = p.check.as_mut() else { return };
         let answer = match c.collect() {
             Ok(None) => return,
-            Ok(Some(t)) => t,
+            Ok(Some(d)) => sgio::classify(d.status, d.host, d.driver, c.sense(&d), p.passive),
             Err(e) => {
                 log::info(&format!("{}: reading the check's answer: {e}", p.name));
                 Tur::Down
@@ -232,7 +205,7 @@ impl Supervisor<'_> {
                     log::warn(&format!(
                         "{name}: path {} ({dev}) did not answer within its {} s command timeout",
                         p.name,
-                        command_timeout(self.sys, &p.name).as_secs()
+                        sgio::command_timeout(self.sys, &p.name).as_secs()
                     ));
                     late.push((name.clone(), dev.clone()));
                 }

@@ -11,7 +11,7 @@ use crate::error::{chain, Result};
 use crate::log;
 use crate::maps::{self, MapView};
 use crate::nodes::Nodes;
-use crate::sgio::AsyncTur;
+use crate::sgio::AsyncCmd;
 use crate::sysfs::{scsi, Sysfs};
 use crate::topology::{self, Transport};
 
@@ -23,7 +23,7 @@ pub struct PathState {
     pub name: String,
     pub next_check: Instant,
     /// The check in flight on the path's sg node, if any.
-    pub check: Option<AsyncTur>,
+    pub check: Option<AsyncCmd>,
     /// When the loop stops waiting for it: the device's command timeout.
     pub deadline: Instant,
     /// Its deadline passed (the path was failed); the command is still in
@@ -33,6 +33,9 @@ pub struct PathState {
     pub retries: u8,
     /// The path's sg node, once found.
     pub sg: Option<std::path::PathBuf>,
+    /// Its handler's passive NOT READY qualifier (`sgio::passive_ascq`),
+    /// read when the sg node is found.
+    pub passive: Option<u8>,
 }
 
 pub struct Map {
@@ -120,6 +123,7 @@ impl Supervisor<'_> {
                     stalled: false,
                     retries: 0,
                     sg: None,
+                    passive: None,
                 });
             }
         }
@@ -159,7 +163,21 @@ impl Supervisor<'_> {
     /// groups changed. `ensure` leaves a map alone when nothing changed.
     pub fn reconcile(&mut self) -> Result<()> {
         self.views.borrow_mut().clear();
-        let scan = scsi::scan(self.sys)?;
+        let mut scan = scsi::scan(self.sys)?;
+        // Only the supervised LUNs' paths are worth asking their arrays.
+        let wwids: Vec<String> = self
+            .maps
+            .keys()
+            .filter_map(|n| self.view(n))
+            .filter_map(|v| {
+                v.info
+                    .uuid
+                    .strip_prefix(maps::UUID_PREFIX)
+                    .map(str::to_string)
+            })
+            .collect();
+        scan.paths.retain(|p| wwids.contains(&p.wwid));
+        crate::array::ask(self.sys, self.dev_root, &mut scan.paths, true);
         let luns = topology::by_wwid(&scan.paths);
         for name in self.maps.keys().cloned().collect::<Vec<_>>() {
             let Some(v) = self.view(&name) else { continue };

@@ -58,7 +58,7 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
     let handler = attr("dh_state")?.filter(|h| h != "detached" && !h.is_empty());
     let alua = attr("access_state")?.and_then(|s| AluaState::parse(&s));
     let preferred = attr("preferred_path")?.as_deref() == Some("1");
-    let (wwid, port_group) = read_wwid(sys, &base)?;
+    let (wwid, (port_group, rel_port)) = read_wwid(sys, &base)?;
     // Standard INQUIRY byte 5, bits 4-5: the LUN's TPGS (ALUA) support.
     let tpgs = sys
         .read_bytes(&format!("{base}/device/inquiry"))?
@@ -78,6 +78,7 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
         preferred,
         tpgs,
         port_group,
+        rel_port,
         prio: alua.map(|a| alua_prio(a, preferred)),
         transport: transport(sys, &base),
     }))
@@ -107,13 +108,13 @@ fn transport(sys: &Sysfs, base: &str) -> Transport {
     t
 }
 
-/// WWID from VPD page 0x83, with the port group the page names;
+/// WWID from VPD page 0x83, with the port group and relative port it names;
 /// `device/wwid` only when the page is unreadable.
-fn read_wwid(sys: &Sysfs, base: &str) -> Result<(String, Option<u16>)> {
+fn read_wwid(sys: &Sysfs, base: &str) -> Result<(String, vpd::PortIds)> {
     let pg83 = format!("{base}/device/vpd_pg83");
     let err = match sys.read_bytes(&pg83)? {
         Some(page) => match vpd::wwid_from_pg83(&page) {
-            Ok(w) => return Ok((w, vpd::port_group(&page))),
+            Ok(w) => return Ok((w, vpd::port_ids(&page))),
             Err(e) => e,
         },
         None => vpd::VpdError::TooShort { len: 0 },
@@ -121,7 +122,7 @@ fn read_wwid(sys: &Sysfs, base: &str) -> Result<(String, Option<u16>)> {
     let fallback = sys
         .read_attr(&format!("{base}/device/wwid"))?
         .and_then(|w| vpd::wwid_from_sysfs(&w));
-    fallback.map(|w| (w, None)).ok_or(Error::Vpd {
+    fallback.map(|w| (w, (None, None))).ok_or(Error::Vpd {
         path: sys.path(&pg83),
         source: err,
     })

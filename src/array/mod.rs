@@ -1,0 +1,339 @@
+//! Asking the array: a path's priority from what the array says now, not
+//! from what the kernel's device handler last read (or never read).
+//!
+//! - ALUA (TPGS) LUNs: one REPORT TARGET PORT GROUPS per LUN, through its
+//!   first running path (the next one if that gives no answer), mapped to
+//!   each path through the port group its VPD 0x83 names. A TPGS LUN with
+//!   no handler gets `alua` attached through `dh_state` where the kernel
+//!   can; where it cannot, the map follows the array's answer without one.
+//! - rdac, emc and hp_sw LUNs: each path's own page or TUR (`vendor`).
+//!
+//! Commands go out asynchronously on the paths' sg nodes, all at once,
+//! and the answers are awaited for `WAIT` at most: a hung path costs that
+//! wait, never a hung boot. A path the array did not answer for keeps its
+//! sysfs state.
+
+mod rtpg;
+mod vendor;
+
+use std::collections::BTreeMap;
+use std::path::Path as FsPath;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use crate::log;
+use crate::sgio::{self, AsyncCmd, Done};
+use crate::sysfs::Sysfs;
+use crate::topology::{alua_prio, Path};
+
+/// How long one round waits for answers. The commands themselves carry
+/// the device's own timeout, so a slow path is left, not aborted.
+const WAIT: Duration = Duration::from_secs(3);
+/// Commands in flight at once (open fds).
+const BATCH: usize = 256;
+const RTPG_LEN: usize = 4096;
+const VPD_LEN: u8 = 255;
+
+static NO_SG_SAID: AtomicBool = AtomicBool::new(false);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Query {
+    Rtpg,
+    Rdac,
+    Emc,
+    HpSw,
+}
+
+impl Query {
+    fn for_handler(h: Option<&str>) -> Option<Query> {
+        match h? {
+            "rdac" => Some(Query::Rdac),
+            "emc" => Some(Query::Emc),
+            "hp_sw" => Some(Query::HpSw),
+            _ => None,
+        }
+    }
+
+    fn cdb(self) -> Vec<u8> {
+        match self {
+            Query::Rtpg => rtpg::cdb(RTPG_LEN as u32).to_vec(),
+            Query::Rdac => vendor::inquiry_cdb(0xc9, VPD_LEN).to_vec(),
+            Query::Emc => vendor::inquiry_cdb(0xc0, VPD_LEN).to_vec(),
+            Query::HpSw => sgio::TUR.to_vec(),
+        }
+    }
+
+    fn data_len(self) -> usize {
+        match self {
+            Query::Rtpg => RTPG_LEN,
+            Query::Rdac | Query::Emc => usize::from(VPD_LEN),
+            Query::HpSw => 0,
+        }
+    }
+}
+
+/// One command to one path, and what came back.
+struct Job {
+    path: usize,
+    query: Query,
+    cmd: Option<AsyncCmd>,
+    reply: Option<Reply>,
+}
+
+struct Reply {
+    done: Done,
+    data: Vec<u8>,
+    sense: Vec<u8>,
+}
+
+/// Refine the priorities of `paths` (all paths of the LUNs to assemble)
+/// with what their arrays say. `attach`: attach `alua` to TPGS paths
+/// without a handler (not in a dry run or a listing).
+pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool) {
+    if attach {
+        attach_alua(sys, paths);
+    }
+    // ALUA LUNs, running paths first: the candidates to ask through.
+    let mut luns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, p) in paths.iter().enumerate() {
+        if p.tpgs != 0 && p.handler.as_deref().map_or(true, |h| h == "alua") {
+            luns.entry(p.wwid.clone()).or_default().push(i);
+        }
+    }
+    for c in luns.values_mut() {
+        c.sort_by_key(|&i| !paths[i].usable());
+    }
+    for round in 0..2 {
+        let mut jobs: Vec<Job> = luns
+            .values()
+            .filter_map(|c| c.get(round))
+            .map(|&path| Job::new(path, Query::Rtpg))
+            .collect();
+        run(sys, dev_root, paths, &mut jobs);
+        for j in &jobs {
+            if let Some(groups) = j.rtpg(paths) {
+                let wwid = paths[j.path].wwid.clone();
+                apply_groups(paths, &wwid, &groups);
+                luns.remove(&wwid);
+            }
+        }
+    }
+    let mut jobs: Vec<Job> = paths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| Query::for_handler(p.handler.as_deref()).map(|q| Job::new(i, q)))
+        .collect();
+    run(sys, dev_root, paths, &mut jobs);
+    for j in &jobs {
+        j.apply_vendor(paths);
+    }
+}
+
+impl Job {
+    fn new(path: usize, query: Query) -> Job {
+        Job {
+            path,
+            query,
+            cmd: None,
+            reply: None,
+        }
+    }
+
+    /// The port groups, when this job was an RTPG that was answered.
+    fn rtpg(&self, paths: &[Path]) -> Option<Vec<rtpg::PortGroup>> {
+        let r = self.reply.as_ref()?;
+        let name = &paths[self.path].name;
+        if !r.done.good() {
+            log::info(&format!(
+                "{name}: REPORT TARGET PORT GROUPS failed (status {:#x}, host {:#x})",
+                r.done.status, r.done.host
+            ));
+            return None;
+        }
+        rtpg::parse(&r.data)
+            .map_err(|e| log::warn(&format!("{name}: REPORT TARGET PORT GROUPS: {e}")))
+            .ok()
+    }
+
+    fn apply_vendor(&self, paths: &mut [Path]) {
+        let Some(r) = &self.reply else { return };
+        let p = &mut paths[self.path];
+        let prio = match self.query {
+            Query::HpSw => {
+                vendor::hp_sw_prio(r.done.status, r.done.host, r.done.driver, &r.sense).ok_or(None)
+            }
+            _ if !r.done.good() => Err(None),
+            Query::Rdac => vendor::rdac_prio(&r.data).map_err(Some),
+            Query::Emc => vendor::emc_prio(&r.data).map_err(Some),
+            Query::Rtpg => return,
+        };
+        match prio {
+            Ok(n) => {
+                p.prio = Some(n);
+                // The handler's access_state is stale or never written.
+                p.alua = None;
+                p.preferred = false;
+            }
+            Err(Some(e)) => log::warn(&format!("{}: {e}; priority from sysfs", p.name)),
+            Err(None) => log::info(&format!(
+                "{}: no answer to the priority query; priority from sysfs",
+                p.name
+            )),
+        }
+    }
+}
+
+/// Each path of `wwid` takes the state of the port group it belongs to:
+/// by the group VPD 0x83 names, else by its relative port in the answer.
+fn apply_groups(paths: &mut [Path], wwid: &str, groups: &[rtpg::PortGroup]) {
+    for p in paths.iter_mut().filter(|p| p.wwid == wwid) {
+        let g = groups
+            .iter()
+            .find(|g| Some(g.id) == p.port_group)
+            .or_else(|| {
+                groups
+                    .iter()
+                    .find(|g| p.rel_port.is_some_and(|r| g.ports.contains(&r)))
+            });
+        let Some(g) = g else {
+            log::info(&format!(
+                "{}: its port group is not in the array's answer; state from sysfs",
+                p.name
+            ));
+            continue;
+        };
+        let said = p.alua_word();
+        p.alua = Some(g.state);
+        p.preferred = g.preferred;
+        p.prio = Some(alua_prio(g.state, g.preferred));
+        if said != p.alua_word() {
+            log::info(&format!(
+                "{}: the array says {} (port group {}); sysfs said {said}",
+                p.name,
+                p.alua_word(),
+                g.id
+            ));
+        }
+    }
+}
+
+/// Attach `alua` to running TPGS paths that have no handler (its module
+/// was not loaded at scan time). One line per LUN where the kernel cannot.
+fn attach_alua(sys: &Sysfs, paths: &mut [Path]) {
+    let mut said: Vec<String> = Vec::new();
+    for p in paths.iter_mut() {
+        if p.tpgs == 0 || p.handler.is_some() || !p.usable() {
+            continue;
+        }
+        let attr = format!("block/{}/device/dh_state", p.name);
+        let res = sys.write_attr(&attr, "alua");
+        let now = sys.read_attr(&attr).ok().flatten();
+        match (res, now.as_deref()) {
+            (_, Some("alua")) => {
+                log::info(&format!("{}: attached the alua device handler", p.name));
+                p.handler = now;
+            }
+            (res, _) if !said.contains(&p.wwid) => {
+                let why = res
+                    .err()
+                    .map_or("not attached".into(), |e| crate::error::chain(&e));
+                log::notice(&format!(
+                    "{}: ALUA LUN without a device handler, and alua cannot be attached ({why}): \
+                     its map follows the array's port groups, with no handler",
+                    p.wwid
+                ));
+                said.push(p.wwid.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Send every job on its path's sg node, `BATCH` at a time, and collect
+/// what is answered within `WAIT`.
+fn run(sys: &Sysfs, dev_root: &FsPath, paths: &[Path], jobs: &mut [Job]) {
+    for chunk in jobs.chunks_mut(BATCH) {
+        for j in chunk.iter_mut() {
+            let p = &paths[j.path];
+            let Some(node) = sgio::sg_node(sys, dev_root, &p.name) else {
+                if !NO_SG_SAID.swap(true, Ordering::Relaxed) {
+                    log::warn(&format!(
+                        "{}: no sg device (is the sg module loaded?): arrays are not asked, \
+                         priorities come from sysfs",
+                        p.name
+                    ));
+                }
+                continue;
+            };
+            let ms = sgio::command_timeout(sys, &p.name).as_millis() as u32;
+            let q = j.query;
+            match AsyncCmd::open(&node, q.data_len())
+                .and_then(|mut c| c.submit(&q.cdb(), ms).map(|()| c))
+            {
+                Ok(c) => j.cmd = Some(c),
+                Err(e) => log::info(&format!(
+                    "{}: cannot ask the array on {}: {e}",
+                    p.name,
+                    node.display()
+                )),
+            }
+        }
+        collect(chunk, Instant::now() + WAIT);
+        for j in chunk.iter_mut() {
+            if j.cmd.take().is_some() {
+                log::warn(&format!(
+                    "{}: no answer from the array within {} s; state from sysfs",
+                    paths[j.path].name,
+                    WAIT.as_secs()
+                ));
+            }
+        }
+    }
+}
+
+/// Poll the jobs' fds until each has answered or `deadline` passes.
+fn collect(jobs: &mut [Job], deadline: Instant) {
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ready: Vec<usize> = {
+            let (waiting, mut fds): (Vec<usize>, Vec<PollFd>) = jobs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, j)| {
+                    Some((i, PollFd::new(j.cmd.as_ref()?.fd(), PollFlags::POLLIN)))
+                })
+                .unzip();
+            if waiting.is_empty() || left.is_zero() {
+                return;
+            }
+            let ms = PollTimeout::try_from(left.as_millis().min(60_000) as i32)
+                .unwrap_or(PollTimeout::MAX);
+            if poll(&mut fds, ms).is_err() {
+                return;
+            }
+            fds.iter()
+                .zip(&waiting)
+                .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
+                .map(|(_, &i)| i)
+                .collect()
+        };
+        for i in ready {
+            let j = &mut jobs[i];
+            let Some(c) = j.cmd.as_mut() else { continue };
+            match c.collect() {
+                Ok(None) => continue,
+                Ok(Some(done)) => {
+                    j.reply = Some(Reply {
+                        done,
+                        data: c.data(&done).to_vec(),
+                        sense: c.sense(&done).to_vec(),
+                    })
+                }
+                Err(_) => {}
+            }
+            j.cmd = None;
+        }
+    }
+}
