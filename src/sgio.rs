@@ -388,13 +388,16 @@ impl AsyncCmd {
                 e => Err(e),
             };
         }
-        let resid = usize::try_from(hdr.resid).unwrap_or(0);
+        // The whole buffer, not less the residue the target reports: LIO
+        // counts an extended RTPG answer 4 bytes short and reports its
+        // residue to match, while the bytes are there. Parsers bound what
+        // they read by the answer's own lengths; the buffer was zeroed.
         Ok(Some(Done {
             status: hdr.status,
             host: hdr.host_status,
             driver: hdr.driver_status,
             sense_len: usize::from(hdr.sb_len_wr).min(self.sense.len()),
-            data_len: self.data.len().saturating_sub(resid),
+            data_len: self.data.len(),
         }))
     }
 

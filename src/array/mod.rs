@@ -186,17 +186,16 @@ impl Job {
 }
 
 /// Each path of `wwid` takes the state of the port group it belongs to:
-/// by the group VPD 0x83 names, else by its relative port in the answer.
+/// the group whose ports include the path's relative port, else the group
+/// its VPD 0x83 names. The relative port first: it identifies the port
+/// for good, while the group in the kernel's copy of VPD 0x83 was read at
+/// scan time and is stale once the array moves the port to another group.
 fn apply_groups(paths: &mut [Path], wwid: &str, groups: &[rtpg::PortGroup]) {
     for p in paths.iter_mut().filter(|p| p.wwid == wwid) {
         let g = groups
             .iter()
-            .find(|g| Some(g.id) == p.port_group)
-            .or_else(|| {
-                groups
-                    .iter()
-                    .find(|g| p.rel_port.is_some_and(|r| g.ports.contains(&r)))
-            });
+            .find(|g| p.rel_port.is_some_and(|r| g.ports.contains(&r)))
+            .or_else(|| groups.iter().find(|g| Some(g.id) == p.port_group));
         let Some(g) = g else {
             log::info(&format!(
                 "{}: its port group is not in the array's answer; state from sysfs",

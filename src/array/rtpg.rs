@@ -58,20 +58,23 @@ fn state(code: u8) -> Option<AluaState> {
     })
 }
 
-/// Parse an answer: the header's length, or the bytes received if fewer
-/// (a buffer too small, a short transfer), bounds the descriptors; a
-/// descriptor cut off at the end is dropped, as are the ones after it.
+/// Parse an answer. A descriptor is read when it starts within the length
+/// the header declares and ends within the bytes received: targets differ
+/// on whether that length counts the extended header's second word (LIO
+/// does not), so the kernel's alua handler reads it the same lenient way.
+/// A descriptor cut off by the end of the data is dropped, as are the
+/// ones after it.
 pub fn parse(buf: &[u8]) -> Result<Vec<PortGroup>, RtpgError> {
     if buf.len() < 8 {
         return Err(RtpgError::TooShort { len: buf.len() });
     }
     let declared = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    let end = declared.saturating_add(4).min(buf.len());
+    let stop = declared.saturating_add(4);
     // Format 1: an 8-byte header (format, implicit transition time).
     let mut off = if (buf[4] >> 4) & 0x7 == 1 { 8 } else { 4 };
     let mut groups = Vec::new();
-    while off + 8 <= end {
-        let d = &buf[off..end];
+    while off < stop && off + 8 <= buf.len() {
+        let d = &buf[off..];
         let count = usize::from(d[7]);
         if 8 + 4 * count > d.len() {
             break;
@@ -178,6 +181,16 @@ mod tests {
         let mut short = full.clone();
         short[3] = 4 + 12;
         assert_eq!(parse(&short).unwrap().len(), 1);
+        // LIO's length leaves out the extended header's second word: its
+        // last descriptor starts within it and still counts.
+        let mut lio = full.clone();
+        lio[3] -= 4;
+        assert_eq!(parse(&lio).unwrap().len(), 2);
+        // Zeros after the declared end (a buffer larger than the answer)
+        // are not descriptors.
+        let mut padded = full.clone();
+        padded.extend_from_slice(&[0; 64]);
+        assert_eq!(parse(&padded).unwrap().len(), 2);
         // A port count running past the end.
         let mut wild = full;
         wild[8 + 7] = 200;
