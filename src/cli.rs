@@ -325,7 +325,7 @@ fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
 
 fn list(sys: &Sysfs, dev_root: &std::path::Path) -> Result<()> {
     let mut scan = scan(sys)?;
-    crate::array::ask(sys, dev_root, &mut scan.paths, false);
+    crate::array::ask(sys, dev_root, &mut scan.paths, false, &[]);
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
         crate::out!(

@@ -616,6 +616,30 @@ mod tests {
     }
 
     #[test]
+    fn zero_size_luns_are_never_assembled() {
+        // An EMC LUNZ, a LUN not mapped yet: size 0 on every path.
+        let mut ps = [
+            path("sda", 0, None, "running"),
+            path("sdb", 16, None, "running"),
+        ];
+        for p in &mut ps {
+            p.size = 0;
+        }
+        let refs: Vec<&Path> = ps.iter().collect();
+        assert!(map_spec("w", &refs, Policy::default(), &[]).is_none());
+        assert!(why_no_map(&refs).starts_with("size 0: a placeholder LUN"));
+        // One path of size 0 next to a real one: left out, and said why.
+        ps[1].size = 16384;
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:16"]]);
+        assert!(spec.left_out[0].1.starts_with("size 0"));
+        let down = [path("sda", 0, None, "offline")];
+        let refs: Vec<&Path> = down.iter().collect();
+        assert_eq!(why_no_map(&refs), "no path in state running");
+    }
+
+    #[test]
     fn devt_round_trip() {
         let d: DevT = "253:17".parse().unwrap();
         assert_eq!(

@@ -90,8 +90,10 @@ struct Reply {
 
 /// Refine the priorities of `paths` (all paths of the LUNs to assemble)
 /// with what their arrays say. `attach`: attach `alua` to TPGS paths
-/// without a handler (not in a dry run or a listing).
-pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool) {
+/// without a handler (not in a dry run or a listing). `failed`: paths
+/// (maj:min) a map has failed, asked through last, so that a hung path
+/// the supervisor already knows of costs no wait.
+pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, failed: &[String]) {
     if attach {
         attach_alua(sys, paths);
     }
@@ -103,7 +105,10 @@ pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool) {
         }
     }
     for c in luns.values_mut() {
-        c.sort_by_key(|&i| !paths[i].usable());
+        c.sort_by_key(|&i| {
+            let p = &paths[i];
+            (!p.usable(), failed.contains(&p.devt.to_string()))
+        });
     }
     for round in 0..2 {
         let mut jobs: Vec<Job> = luns

@@ -164,20 +164,21 @@ impl Supervisor<'_> {
     pub fn reconcile(&mut self) -> Result<()> {
         self.views.borrow_mut().clear();
         let mut scan = scsi::scan(self.sys)?;
-        // Only the supervised LUNs' paths are worth asking their arrays.
-        let wwids: Vec<String> = self
-            .maps
-            .keys()
-            .filter_map(|n| self.view(n))
-            .filter_map(|v| {
-                v.info
-                    .uuid
-                    .strip_prefix(maps::UUID_PREFIX)
-                    .map(str::to_string)
-            })
+        // Only the supervised LUNs' paths are worth asking their arrays;
+        // through paths the maps have failed last.
+        let views: Vec<MapView> = self.maps.keys().filter_map(|n| self.view(n)).collect();
+        let wwids: Vec<&str> = views
+            .iter()
+            .filter_map(|v| v.info.uuid.strip_prefix(maps::UUID_PREFIX))
             .collect();
-        scan.paths.retain(|p| wwids.contains(&p.wwid));
-        crate::array::ask(self.sys, self.dev_root, &mut scan.paths, true);
+        let failed: Vec<String> = views
+            .iter()
+            .flat_map(|v| v.status.groups.iter().flat_map(|g| &g.paths))
+            .filter(|p| !p.active)
+            .map(|p| p.dev.clone())
+            .collect();
+        scan.paths.retain(|p| wwids.contains(&p.wwid.as_str()));
+        crate::array::ask(self.sys, self.dev_root, &mut scan.paths, true, &failed);
         let luns = topology::by_wwid(&scan.paths);
         for name in self.maps.keys().cloned().collect::<Vec<_>>() {
             let Some(v) = self.view(&name) else { continue };
