@@ -10,6 +10,7 @@ mod blockdev;
 mod boot;
 mod bootcfg;
 mod cli;
+mod commands;
 mod dm;
 mod error;
 mod hostcfg;
