@@ -1,11 +1,12 @@
 //! Asking the array: a path's priority from what the array says now, not
 //! from what the kernel's device handler last read (or never read).
 //!
-//! - ALUA (TPGS) LUNs: one REPORT TARGET PORT GROUPS per LUN, through its
-//!   first running path (the next one if that gives no answer), mapped to
-//!   each path through the port group its VPD 0x83 names. A TPGS LUN with
-//!   no handler gets `alua` attached through `dh_state` where the kernel
-//!   can; where it cannot, the map follows the array's answer without one.
+//! - ALUA (TPGS) LUNs: REPORT TARGET PORT GROUPS through each running
+//!   path, which takes the state of the group its own port is in. A path
+//!   the map has failed borrows the answer of another path. A TPGS LUN
+//!   with no handler gets `alua` attached through `dh_state` where the
+//!   kernel can; where it cannot, the map follows the array's answer
+//!   without one.
 //! - rdac, emc and hp_sw LUNs: each path's own page or TUR (`vendor`).
 //!
 //! Commands go out asynchronously on the paths' sg nodes, all at once,
@@ -16,7 +17,6 @@
 mod rtpg;
 mod vendor;
 
-use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -91,48 +91,59 @@ struct Reply {
 /// Refine the priorities of `paths` (all paths of the LUNs to assemble)
 /// with what their arrays say. `attach`: attach `alua` to TPGS paths
 /// without a handler (not in a dry run or a listing). `failed`: paths
-/// (maj:min) a map has failed, asked through last, so that a hung path
-/// the supervisor already knows of costs no wait.
+/// (maj:min) a map has failed, not asked through, so that a hung path the
+/// supervisor already knows of costs no wait.
 pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, failed: &[String]) {
     if attach {
         attach_alua(sys, paths);
     }
-    // ALUA LUNs, running paths first: the candidates to ask through.
-    let mut luns: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    for (i, p) in paths.iter().enumerate() {
-        if p.tpgs != 0 && p.handler.as_deref().map_or(true, |h| h == "alua") {
-            luns.entry(p.wwid.clone()).or_default().push(i);
-        }
-    }
-    for c in luns.values_mut() {
-        c.sort_by_key(|&i| {
-            let p = &paths[i];
-            (!p.usable(), failed.contains(&p.devt.to_string()))
-        });
-    }
-    for round in 0..2 {
-        let mut jobs: Vec<Job> = luns
-            .values()
-            .filter_map(|c| c.get(round))
-            .map(|&path| Job::new(path, Query::Rtpg))
-            .collect();
-        run(sys, dev_root, paths, &mut jobs);
-        for j in &jobs {
-            if let Some(groups) = j.rtpg(paths) {
-                let wwid = paths[j.path].wwid.clone();
-                apply_groups(paths, &wwid, &groups);
-                luns.remove(&wwid);
-            }
-        }
-    }
+    // Each path asks through itself, as multipath-tools' prioritizers do:
+    // an RTPG answer is the array's view through that port (emulations
+    // such as scsi_debug answer per port), and rdac/emc/hp_sw answers are
+    // per controller anyway. Paths a map has failed are not asked: a hung
+    // one would cost the wait; they borrow another path's answer below.
     let mut jobs: Vec<Job> = paths
         .iter()
         .enumerate()
-        .filter_map(|(i, p)| Query::for_handler(p.handler.as_deref()).map(|q| Job::new(i, q)))
+        .filter(|(_, p)| p.usable() && !failed.contains(&p.devt.to_string()))
+        .filter_map(|(i, p)| {
+            let alua = p.tpgs != 0 && p.handler.as_deref().map_or(true, |h| h == "alua");
+            let q = if alua {
+                Some(Query::Rtpg)
+            } else {
+                Query::for_handler(p.handler.as_deref())
+            };
+            q.map(|q| Job::new(i, q))
+        })
         .collect();
     run(sys, dev_root, paths, &mut jobs);
+    let mut answers: Vec<(usize, Vec<rtpg::PortGroup>)> = Vec::new();
     for j in &jobs {
-        j.apply_vendor(paths);
+        match j.query {
+            Query::Rtpg => {
+                if let Some(groups) = j.rtpg(paths) {
+                    answers.push((j.path, groups));
+                }
+            }
+            _ => j.apply_vendor(paths),
+        }
+    }
+    for (i, groups) in &answers {
+        apply_group(&mut paths[*i], groups, true);
+    }
+    // TPGS paths with no answer of their own: the group their VPD 0x83
+    // names, in an answer through another path of the same LUN.
+    for i in 0..paths.len() {
+        if paths[i].tpgs == 0 || answers.iter().any(|(a, _)| *a == i) {
+            continue;
+        }
+        let other = answers.iter().find(|(a, groups)| {
+            paths[*a].wwid == paths[i].wwid
+                && groups.iter().any(|g| Some(g.id) == paths[i].port_group)
+        });
+        if let Some((_, groups)) = other {
+            apply_group(&mut paths[i], groups, false);
+        }
     }
 }
 
@@ -190,36 +201,35 @@ impl Job {
     }
 }
 
-/// Each path of `wwid` takes the state of the port group it belongs to:
-/// the group whose ports include the path's relative port, else the group
-/// its VPD 0x83 names. The relative port first: it identifies the port
-/// for good, while the group in the kernel's copy of VPD 0x83 was read at
-/// scan time and is stale once the array moves the port to another group.
-fn apply_groups(paths: &mut [Path], wwid: &str, groups: &[rtpg::PortGroup]) {
-    for p in paths.iter_mut().filter(|p| p.wwid == wwid) {
-        let g = groups
-            .iter()
-            .find(|g| p.rel_port.is_some_and(|r| g.ports.contains(&r)))
-            .or_else(|| groups.iter().find(|g| Some(g.id) == p.port_group));
-        let Some(g) = g else {
-            log::info(&format!(
-                "{}: its port group is not in the array's answer; state from sysfs",
-                p.name
-            ));
-            continue;
-        };
-        let said = p.alua_word();
-        p.alua = Some(g.state);
-        p.preferred = g.preferred;
-        p.prio = Some(alua_prio(g.state, g.preferred));
-        if said != p.alua_word() {
-            log::info(&format!(
-                "{}: the array says {} (port group {}); sysfs said {said}",
-                p.name,
-                p.alua_word(),
-                g.id
-            ));
-        }
+/// A path takes the state of its port group in `groups`: the group whose
+/// ports include the path's relative port (`own`: the answer came through
+/// this path), else the group its VPD 0x83 names. The relative port
+/// first: it identifies the port for good, while the group in the
+/// kernel's copy of VPD 0x83 was read at scan time and is stale once the
+/// array moves the port to another group.
+fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) {
+    let g = groups
+        .iter()
+        .find(|g| own && p.rel_port.is_some_and(|r| g.ports.contains(&r)))
+        .or_else(|| groups.iter().find(|g| Some(g.id) == p.port_group));
+    let Some(g) = g else {
+        log::info(&format!(
+            "{}: its port group is not in the array's answer; state from sysfs",
+            p.name
+        ));
+        return;
+    };
+    let said = p.alua_word();
+    p.alua = Some(g.state);
+    p.preferred = g.preferred;
+    p.prio = Some(alua_prio(g.state, g.preferred));
+    if said != p.alua_word() {
+        log::info(&format!(
+            "{}: the array says {} (port group {}); sysfs said {said}",
+            p.name,
+            p.alua_word(),
+            g.id
+        ));
     }
 }
 
