@@ -227,12 +227,17 @@ pub fn command_timeout(sys: &crate::sysfs::Sysfs, disk: &str) -> std::time::Dura
 
 /// The path's sg node, made from sysfs' numbers when no devtmpfs made it.
 /// None when the disk has no sg device (the `sg` module is not loaded).
+/// The name comes from the SCSI device's `generic` link (one readlink;
+/// listing `scsi_generic/` is the fallback).
 pub fn sg_node(
     sys: &crate::sysfs::Sysfs,
     dev_root: &Path,
     disk: &str,
 ) -> Option<std::path::PathBuf> {
-    let sg = sg_name(sys, disk)?;
+    let sg = match sys.link_name(&format!("block/{disk}/device/generic")) {
+        Ok(Some(sg)) => sg,
+        _ => sg_name(sys, disk)?,
+    };
     let node = dev_root.join(&sg);
     if !node.exists() {
         let devt: crate::topology::DevT = sys

@@ -54,9 +54,25 @@ impl Sysfs {
     /// Raw bytes of an attribute, or None when absent.
     pub fn read_bytes(&self, rel: &str) -> Result<Option<Vec<u8>>> {
         let path = self.path(rel);
-        let read = fs::File::open(&path).and_then(|f| {
-            let mut buf = Vec::new();
-            f.take(READ_MAX).read_to_end(&mut buf)?;
+        // One read of a page is the whole of any sysfs attribute that fits
+        // (the kernel hands it over at once); a short read ends it. Fewer
+        // syscalls than read_to_end's probing, and a scan makes a dozen
+        // reads a disk.
+        let read = fs::File::open(&path).and_then(|mut f| {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            loop {
+                let n = f.read(&mut buf[len..])?;
+                len += n;
+                if n == 0 || len < buf.len() {
+                    break;
+                }
+                if len as u64 >= READ_MAX {
+                    break;
+                }
+                buf.resize((len * 2).min(READ_MAX as usize), 0);
+            }
+            buf.truncate(len);
             Ok(buf)
         });
         match read {

@@ -86,10 +86,16 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
 
 /// The transport, from the components of the disk's device path:
 /// `…/host2/session1/target2:0:0/…` (iSCSI), `…/rport-3:0-1/…` (FC),
-/// `…/end_device-0:1/…` (SAS).
+/// `…/end_device-0:1/…` (SAS). The `block/sdX` link names the whole path
+/// in one readlink (resolving it component by component costs a dozen
+/// syscalls a disk); a tree without that link is resolved instead.
 fn transport(sys: &Sysfs, base: &str) -> Transport {
-    let Ok(real) = std::fs::canonicalize(sys.path(&format!("{base}/device"))) else {
-        return Transport::Other;
+    let real = match std::fs::read_link(sys.path(base)) {
+        Ok(link) => link,
+        Err(_) => match std::fs::canonicalize(sys.path(&format!("{base}/device"))) {
+            Ok(p) => p,
+            Err(_) => return Transport::Other,
+        },
     };
     let digits_after = |c: &str, prefix: &str| {
         c.strip_prefix(prefix)
