@@ -5,4 +5,4 @@
 # waits for the paths it needs, and never stops the boot.
 # sg: the supervisor's path checks go through /dev/sgN, never blocking.
 modprobe -q sg 2>/dev/null
-/sbin/initqueue --settled --onetime --unique --name mpboot /usr/sbin/mpboot assemble --root --nodes always
+/sbin/initqueue --settled --onetime --unique --name mpboot /usr/sbin/mpboot assemble --root

@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -36,23 +37,64 @@ impl FromStr for NodePolicy {
     }
 }
 
-/// Where nodes go and whether we make them.
+/// Where nodes go and who makes them.
 #[derive(Debug, Clone)]
 pub struct Nodes {
     dir: PathBuf,
-    active: bool,
+    mode: Maker,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Maker {
+    Make,
+    Leave,
+    /// udevd runs with device-mapper's rules: it makes `mapper/NAME`; wait
+    /// for it (the scripts after us open the node), and make the node
+    /// only if it has not come within `UDEV_WAIT`.
+    AwaitUdev,
+}
+
+/// How long a new map's `/dev/mapper` link may take udev.
+const UDEV_WAIT: Duration = Duration::from_secs(10);
+
+/// Does udevd answer on its control socket? The socket file alone says
+/// little: it outlives udevd after an initramfs hands /run to the real
+/// root, and systemd makes it before udevd starts (then it queues).
+fn udev_running(run_root: &Path) -> bool {
+    use std::os::unix::net::UnixStream;
+    UnixStream::connect(run_root.join("udev/control")).is_ok()
+}
+
+/// device-mapper's udev rules, as upstream (10-dm) and Debian (55-dm) name
+/// them: without them udev makes no `/dev/mapper` links.
+fn dm_rules_installed() -> bool {
+    [
+        "/usr/lib/udev/rules.d",
+        "/lib/udev/rules.d",
+        "/etc/udev/rules.d",
+    ]
+    .iter()
+    .any(|d| {
+        ["10-dm.rules", "55-dm.rules"]
+            .iter()
+            .any(|r| Path::new(d).join(r).exists())
+    })
 }
 
 impl Nodes {
+    /// `auto`: udev makes the nodes when udevd runs (its control socket
+    /// under `run_root`) and has device-mapper's rules; else we do. Never
+    /// both: udev logs an error for every node it finds made by another.
     pub fn new(dev_root: &Path, run_root: &Path, policy: NodePolicy) -> Nodes {
-        let active = match policy {
-            NodePolicy::Always => true,
-            NodePolicy::Never => false,
-            NodePolicy::Auto => !run_root.join("udev/control").exists(),
+        let mode = match policy {
+            NodePolicy::Always => Maker::Make,
+            NodePolicy::Never => Maker::Leave,
+            NodePolicy::Auto if udev_running(run_root) && dm_rules_installed() => Maker::AwaitUdev,
+            NodePolicy::Auto => Maker::Make,
         };
         Nodes {
             dir: dev_root.join("mapper"),
-            active,
+            mode,
         }
     }
 
@@ -64,7 +106,7 @@ impl Nodes {
     /// block node or link `ensure` may replace)? Asked before a map is
     /// created, so that nothing is left half-made when it is not.
     pub fn check_free(&self, name: &str) -> Result<()> {
-        if !self.active {
+        if self.mode == Maker::Leave {
             return Ok(());
         }
         let path = self.path(name);
@@ -85,10 +127,17 @@ impl Nodes {
     /// a directory, device-mapper's control node, another driver's device)
     /// is not ours and is never unlinked.
     pub fn ensure(&self, name: &str, devt: DevT) -> Result<()> {
-        if !self.active {
-            return Ok(());
-        }
         let path = self.path(name);
+        match self.mode {
+            Maker::Leave => return Ok(()),
+            Maker::AwaitUdev if udev_made(&path, devt) => return Ok(()),
+            Maker::AwaitUdev => crate::log::warn(&format!(
+                "{}: udev made no link within {} s: making the node",
+                path.display(),
+                UDEV_WAIT.as_secs()
+            )),
+            Maker::Make => {}
+        }
         let err = |source| Error::Node {
             path: path.clone(),
             source,
@@ -131,6 +180,7 @@ impl Nodes {
     }
 
     /// Remove `<dir>/<name>` if it is a node or link we would have made.
+    /// (Under udev, its own link goes with the map's remove event.)
     pub fn remove(&self, name: &str) -> Result<()> {
         if name == "control" {
             return Ok(());
@@ -138,7 +188,7 @@ impl Nodes {
         let path = self.path(name);
         match fs::symlink_metadata(&path) {
             Ok(m) if m.file_type().is_block_device() || m.file_type().is_symlink() => {
-                if self.active || m.file_type().is_block_device() {
+                if self.mode == Maker::Make || m.file_type().is_block_device() {
                     fs::remove_file(&path).map_err(|e| Error::Node {
                         path: path.clone(),
                         source: errno_of(&e),
@@ -164,6 +214,22 @@ fn kind_of(m: &fs::Metadata) -> &'static str {
         "block device of another driver"
     } else {
         "special file"
+    }
+}
+
+/// Wait until `path` resolves to the block device `devt` (udev's link),
+/// up to `UDEV_WAIT`.
+fn udev_made(path: &Path, devt: DevT) -> bool {
+    let want = makedev(devt.major.into(), devt.minor.into());
+    let until = Instant::now() + UDEV_WAIT;
+    loop {
+        if fs::metadata(path).is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == want) {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
