@@ -6,6 +6,7 @@ ITOOLSDIR ?= $(PREFIX)/share/initramfs-tools
 INITCPIODIR ?= $(PREFIX)/lib/initcpio
 DATADIR ?= $(PREFIX)/lib/mpboot
 DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90mpboot
+SHUTDOWNDIR ?= $(PREFIX)/lib/systemd/system-shutdown
 BIN := target/x86_64-unknown-linux-gnu/release/mpboot
 
 all: $(BIN)
@@ -25,6 +26,8 @@ install: $(BIN)
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DATADIR)/56-mpboot.rules
 	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
 	install -D -m 0755 dracut-module/mpboot-queue.sh $(DESTDIR)$(DRACUTDIR)/mpboot-queue.sh
+	install -D -m 0755 dracut-module/mpboot-shutdown.sh $(DESTDIR)$(DRACUTDIR)/mpboot-shutdown.sh
+	install -D -m 0755 systemd/mpboot.shutdown $(DESTDIR)$(SHUTDOWNDIR)/mpboot.shutdown
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DRACUTDIR)/56-mpboot.rules
 

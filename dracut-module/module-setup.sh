@@ -107,4 +107,8 @@ install() {
     else
         inst_hook pre-trigger 60 "$moddir/mpboot-queue.sh"
     fi
+    # When the system shuts down through this image (systemd-shutdown hands
+    # over to /run/initramfs): before the old root is unmounted, so that a
+    # dead SAN fails its I/O at once instead of holding each umount.
+    inst_hook pre-shutdown 25 "$moddir/mpboot-shutdown.sh"
 }

@@ -42,6 +42,7 @@ pub enum Command {
     Status(StatusCmd),
     Remove(RemoveCmd),
     Message(MessageCmd),
+    Shutdown(ShutdownCmd),
     Config(ConfigCmd),
     Supervise(SuperviseCmd),
     IsPath(IsPathCmd),
@@ -139,7 +140,7 @@ pub struct AssembleCmd {
     /// fail I/O when no path is left instead of queueing it
     #[argh(switch)]
     pub no_queue: bool,
-    /// make /dev/mapper nodes: auto (when udevd is not running), always, never
+    /// make /dev/mapper nodes: auto (udev's when it runs with device-mapper's rules), always, never
     #[argh(option, default = "NodePolicy::Auto")]
     pub nodes: NodePolicy,
     /// print the tables that would be loaded, change nothing
@@ -211,6 +212,12 @@ pub struct MessageCmd {
     #[argh(positional, greedy)]
     pub words: Vec<String>,
 }
+
+#[derive(FromArgs, Debug)]
+/// For shutdown hooks: turn queueing off (fail_if_no_path) on every
+/// multipath map, so that a dead SAN cannot hang the final sync.
+#[argh(subcommand, name = "shutdown")]
+pub struct ShutdownCmd {}
 
 impl AssembleCmd {
     /// Bare `mpboot`: `assemble --root` with every default.
@@ -294,6 +301,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
             }
         }
         Command::Supervise(c) => commands::supervise(&sys, &top, &c, &Policy::default())?,
+        Command::Shutdown(_) => commands::shutdown(&sys, &top.dev)?,
         Command::Message(m) => {
             if m.words.is_empty() {
                 return Err(Failure::Usage(Usage("message: no message given".into())));

@@ -7,6 +7,7 @@ mod config;
 mod list;
 mod message;
 mod remove;
+mod shutdown;
 mod status;
 
 pub use assemble::{assemble, supervise};
@@ -14,6 +15,7 @@ pub use config::config;
 pub use list::list;
 pub use message::message;
 pub use remove::remove;
+pub use shutdown::shutdown;
 pub use status::status;
 
 use crate::error::Result;
