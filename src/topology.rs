@@ -101,8 +101,6 @@ pub struct Path {
     /// SCSI device state: running, offline, blocked, ...
     pub state: String,
     pub size: u64,
-    pub vendor: String,
-    pub model: String,
     pub wwid: String,
     /// Device handler attached (`alua`, `emc`, ...), if any.
     pub handler: Option<String>,
@@ -415,8 +413,6 @@ mod tests {
             hctl: format!("{}:0:0:0", minor / 16),
             state: state.into(),
             size: 16384,
-            vendor: "Linux".into(),
-            model: "scsi_debug".into(),
             wwid: "1Linux_scsi_debug_2000".into(),
             handler: alua.map(|_| "alua".into()),
             alua,

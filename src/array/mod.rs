@@ -118,6 +118,7 @@ pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, fai
         .collect();
     run(sys, dev_root, paths, &mut jobs);
     let mut answers: Vec<(usize, Vec<rtpg::PortGroup>)> = Vec::new();
+    let mut answered = vec![false; paths.len()];
     for j in &jobs {
         match j.query {
             Query::Rtpg => {
@@ -125,16 +126,16 @@ pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, fai
                     answers.push((j.path, groups));
                 }
             }
-            _ => j.apply_vendor(paths),
+            _ => answered[j.path] = j.apply_vendor(paths),
         }
     }
     for (i, groups) in &answers {
-        apply_group(&mut paths[*i], groups, true);
+        answered[*i] = apply_group(&mut paths[*i], groups, true);
     }
     // TPGS paths with no answer of their own: the group their VPD 0x83
     // names, in an answer through another path of the same LUN.
     for i in 0..paths.len() {
-        if paths[i].tpgs == 0 || answers.iter().any(|(a, _)| *a == i) {
+        if paths[i].tpgs == 0 || answered[i] {
             continue;
         }
         let other = answers.iter().find(|(a, groups)| {
@@ -142,8 +143,12 @@ pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, fai
                 && groups.iter().any(|g| Some(g.id) == paths[i].port_group)
         });
         if let Some((_, groups)) = other {
-            apply_group(&mut paths[i], groups, false);
+            answered[i] = apply_group(&mut paths[i], groups, false);
         }
+    }
+    // What the array did not say, the kernel's handler may have read.
+    for (p, _) in paths.iter_mut().zip(&answered).filter(|(_, a)| !**a) {
+        crate::sysfs::scsi::read_alua(sys, p);
     }
 }
 
@@ -173,8 +178,9 @@ impl Job {
             .ok()
     }
 
-    fn apply_vendor(&self, paths: &mut [Path]) {
-        let Some(r) = &self.reply else { return };
+    /// Apply a vendor query's answer; false when there was none to apply.
+    fn apply_vendor(&self, paths: &mut [Path]) -> bool {
+        let Some(r) = &self.reply else { return false };
         let p = &mut paths[self.path];
         let prio = match self.query {
             Query::HpSw => {
@@ -183,7 +189,7 @@ impl Job {
             _ if !r.done.good() => Err(None),
             Query::Rdac => vendor::rdac_prio(&r.data).map_err(Some),
             Query::Emc => vendor::emc_prio(&r.data).map_err(Some),
-            Query::Rtpg => return,
+            Query::Rtpg => return false,
         };
         match prio {
             Ok(n) => {
@@ -191,12 +197,19 @@ impl Job {
                 // The handler's access_state is stale or never written.
                 p.alua = None;
                 p.preferred = false;
+                true
             }
-            Err(Some(e)) => log::warn(&format!("{}: {e}; priority from sysfs", p.name)),
-            Err(None) => log::info(&format!(
-                "{}: no answer to the priority query; priority from sysfs",
-                p.name
-            )),
+            Err(Some(e)) => {
+                log::warn(&format!("{}: {e}; priority from sysfs", p.name));
+                false
+            }
+            Err(None) => {
+                log::info(&format!(
+                    "{}: no answer to the priority query; priority from sysfs",
+                    p.name
+                ));
+                false
+            }
         }
     }
 }
@@ -207,7 +220,7 @@ impl Job {
 /// first: it identifies the port for good, while the group in the
 /// kernel's copy of VPD 0x83 was read at scan time and is stale once the
 /// array moves the port to another group.
-fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) {
+fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) -> bool {
     let g = groups
         .iter()
         .find(|g| own && p.rel_port.is_some_and(|r| g.ports.contains(&r)))
@@ -217,7 +230,7 @@ fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) {
             "{}: its port group is not in the array's answer; state from sysfs",
             p.name
         ));
-        return;
+        return false;
     };
     let said = p.alua_word();
     p.alua = Some(g.state);
@@ -231,6 +244,7 @@ fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) {
             g.id
         ));
     }
+    true
 }
 
 /// Attach `alua` to running TPGS paths that have no handler (its module

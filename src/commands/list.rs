@@ -3,17 +3,16 @@
 use super::scan;
 use crate::error::Result;
 use crate::sysfs::Sysfs;
-use crate::topology::{self};
+use crate::topology;
 
 pub fn list(sys: &Sysfs, dev_root: &std::path::Path) -> Result<()> {
     let mut scan = scan(sys)?;
     crate::array::ask(sys, dev_root, &mut scan.paths, false, &[]);
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
+        let (vendor, model) = crate::sysfs::scsi::vendor_model(sys, &p0.name);
         crate::out!(
-            "{wwid} {} {} size={} paths={}",
-            p0.vendor,
-            p0.model,
+            "{wwid} {vendor} {model} size={} paths={}",
             p0.size,
             paths.len()
         );

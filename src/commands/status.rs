@@ -13,7 +13,9 @@ use crate::topology::Path;
 /// Kernel name and sysfs view of the path with numbers `dev`.
 pub fn path_by_devt(sys: &Sysfs, dev: &str) -> Option<Path> {
     let name = sys.link_name(&format!("dev/block/{dev}")).ok()??;
-    scsi::read_path(sys, &name).ok()?
+    let mut p = scsi::read_path(sys, &name).ok()??;
+    scsi::read_alua(sys, &mut p);
+    Some(p)
 }
 
 pub fn print_map(sys: &Sysfs, v: &MapView) {

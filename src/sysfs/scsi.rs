@@ -53,11 +53,7 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
         .link_name(&format!("{base}/device"))?
         .unwrap_or_default();
     let state = attr("state")?.unwrap_or_else(|| "unknown".into());
-    let vendor = attr("vendor")?.unwrap_or_default().trim().to_string();
-    let model = attr("model")?.unwrap_or_default().trim().to_string();
     let handler = attr("dh_state")?.filter(|h| h != "detached" && !h.is_empty());
-    let alua = attr("access_state")?.and_then(|s| AluaState::parse(&s));
-    let preferred = attr("preferred_path")?.as_deref() == Some("1");
     let (wwid, (port_group, rel_port)) = read_wwid(sys, &base)?;
     // Standard INQUIRY byte 5, bits 4-5: the LUN's TPGS (ALUA) support.
     let tpgs = sys
@@ -70,18 +66,48 @@ pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
         hctl,
         state,
         size,
-        vendor,
-        model,
         wwid,
         handler,
-        alua,
-        preferred,
+        // From the array (array::ask), else read_alua.
+        alua: None,
+        preferred: false,
         tpgs,
         port_group,
         rel_port,
-        prio: alua.map(|a| alua_prio(a, preferred)),
+        prio: None,
         transport: transport(sys, &base),
     }))
+}
+
+/// A disk's INQUIRY vendor and product, for people (`list`): not part of
+/// a scan, which makes a dozen reads a disk without them.
+pub fn vendor_model(sys: &Sysfs, disk: &str) -> (String, String) {
+    let attr = |a: &str| {
+        sys.read_attr(&format!("block/{disk}/device/{a}"))
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    };
+    (attr("vendor"), attr("model"))
+}
+
+/// The kernel handler's view of a path's ALUA state (`access_state`,
+/// `preferred_path`): what is used when the array itself gives no
+/// answer. Unreadable without a handler.
+pub fn read_alua(sys: &Sysfs, p: &mut Path) {
+    if p.handler.is_none() {
+        return;
+    }
+    let attr = |a: &str| {
+        sys.read_attr(&format!("block/{}/device/{a}", p.name))
+            .ok()
+            .flatten()
+    };
+    p.alua = attr("access_state").and_then(|s| AluaState::parse(&s));
+    p.preferred = attr("preferred_path").as_deref() == Some("1");
+    p.prio = p.alua.map(|a| alua_prio(a, p.preferred));
 }
 
 /// The transport, from the components of the disk's device path:
@@ -216,16 +242,24 @@ pub mod tests {
         t.disk("sdb", "8:16", "1:0:0:0", &pg, Some("active/non-optimized"));
         t.disk("sdc", "8:32", "2:0:0:0", &pg, Some("standby"));
         t.file("block/loop0/dev", b"7:0\n");
-        let scan = scan(&t.sysfs()).unwrap();
+        let mut scan = scan(&t.sysfs()).unwrap();
         assert!(scan.skipped.is_empty(), "{:?}", scan.skipped);
         assert_eq!(scan.paths.len(), 3);
+        // The scan leaves the ALUA state to the array; sysfs' is the fallback.
+        assert_eq!(scan.paths[0].alua, None);
+        for p in &mut scan.paths {
+            read_alua(&t.sysfs(), p);
+        }
         let a = &scan.paths[0];
         assert_eq!(a.name, "sda");
         assert_eq!(a.hctl, "0:0:0:0");
         assert_eq!(a.wwid, "1Linux_scsi_debug_2000");
         assert_eq!(a.alua, Some(AluaState::Optimized));
         assert_eq!(a.handler.as_deref(), Some("alua"));
-        assert_eq!(a.vendor, "Linux");
+        assert_eq!(
+            vendor_model(&t.sysfs(), "sda"),
+            ("Linux".into(), "scsi_debug".into())
+        );
         assert_eq!(scan.paths[2].alua, Some(AluaState::Standby));
     }
 
