@@ -416,8 +416,18 @@ impl AsyncCmd {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+
+    /// Fixed-format sense data with this key, ASC and ASCQ.
+    pub fn fixed_sense(key: u8, asc: u8, ascq: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 18];
+        f[0] = 0x70;
+        f[2] = key;
+        f[12] = asc;
+        f[13] = ascq;
+        f
+    }
 
     #[test]
     fn fallback_reads_where_there_is_no_sg_io() {
@@ -435,14 +445,7 @@ mod tests {
     fn tur_outcomes() {
         // One row per outcome multipath-tools' tur checker tells apart
         // (checkers/tur.c; SAN-NOTES §4): (status, host, sense) -> verdict.
-        let fixed = |key: u8, asc: u8, ascq: u8| {
-            let mut f = vec![0u8; 18];
-            f[0] = 0x70;
-            f[2] = key;
-            f[12] = asc;
-            f[13] = ascq;
-            f
-        };
+        let fixed = fixed_sense;
         #[rustfmt::skip]
         let rows: &[(&str, u8, u16, Vec<u8>, Tur)] = &[
             ("GOOD", 0x00, 0, vec![], Tur::Up),

@@ -187,14 +187,7 @@ mod tests {
 
     #[test]
     fn hp_sw_answers() {
-        let fixed = |key: u8, asc: u8, ascq: u8| {
-            let mut f = vec![0u8; 18];
-            f[0] = 0x70;
-            f[2] = key;
-            f[12] = asc;
-            f[13] = ascq;
-            f
-        };
+        let fixed = crate::sgio::tests::fixed_sense;
         type Row = (&'static str, u8, u16, Vec<u8>, Option<u32>);
         #[rustfmt::skip]
         let rows: [Row; 7] = [
