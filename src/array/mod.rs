@@ -91,8 +91,8 @@ struct Reply {
 /// Refine the priorities of `paths` (all paths of the LUNs to assemble)
 /// with what their arrays say. `attach`: attach `alua` to TPGS paths
 /// without a handler (not in a dry run or a listing). `failed`: paths
-/// (maj:min) a map has failed, not asked through, so that a hung path the
-/// supervisor already knows of costs no wait.
+/// (maj:min) not to ask through, so that a hung path the supervisor
+/// already knows of costs no wait (failed by a map, or a check in flight).
 pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, failed: &[String]) {
     if attach {
         attach_alua(sys, paths);

@@ -165,18 +165,27 @@ impl Supervisor<'_> {
         self.views.borrow_mut().clear();
         let mut scan = scsi::scan(self.sys)?;
         // Only the supervised LUNs' paths are worth asking their arrays;
-        // through paths the maps have failed last.
+        // not through paths the maps have failed, nor through those with
+        // a check still in flight (hung, maybe): the loop would wait.
         let views: Vec<MapView> = self.maps.keys().filter_map(|n| self.view(n)).collect();
         let wwids: Vec<&str> = views
             .iter()
             .filter_map(|v| v.info.uuid.strip_prefix(maps::UUID_PREFIX))
             .collect();
-        let failed: Vec<String> = views
+        let mut failed: Vec<String> = views
             .iter()
             .flat_map(|v| v.status.groups.iter().flat_map(|g| &g.paths))
             .filter(|p| !p.active)
             .map(|p| p.dev.clone())
             .collect();
+        for m in self.maps.values() {
+            failed.extend(
+                m.paths
+                    .iter()
+                    .filter(|(_, p)| p.check.is_some())
+                    .map(|(d, _)| d.clone()),
+            );
+        }
         scan.paths.retain(|p| wwids.contains(&p.wwid.as_str()));
         crate::array::ask(self.sys, self.dev_root, &mut scan.paths, true, &failed);
         let luns = topology::by_wwid(&scan.paths);
