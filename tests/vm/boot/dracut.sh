@@ -42,8 +42,13 @@ for flavour in systemd shell; do
         "grep -q 'usr/sbin/mpboot$' <<<\"\$lsinit\" && grep -q '56-mpboot.rules' <<<\"\$lsinit\" &&
          grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-queue.sh')' <<<\"\$lsinit\""
 
-    boot $flavour-two 2 "PARTUUID=$PU"
+    # The journal on the console: udev's complaints are asserted absent.
+    boot $flavour-two 2 "PARTUUID=$PU" "systemd.journald.forward_to_console=1"
     check "$flavour, two paths: booted to /sbin/init" "grep -q ROOT-INIT-DONE '$D/$flavour-two.log'"
+    check "$flavour, two paths: udev named the maps (links), mpboot made no node" \
+        "grep -q '^MAPPER-LINK $W-part1\$' '$D/$flavour-two.log' && ! grep -q '^MAPPER-NODE' '$D/$flavour-two.log'"
+    check "$flavour, two paths: no udev error about the maps" \
+        "! grep -aE 'udevd.*(mapper|dm-[0-9])' '$D/$flavour-two.log' | grep -qiE 'fail|error|exists'"
     check "$flavour, two paths: / is the multipath partition map" "[ '$(said $flavour-two ROOT-DM-NAME)' = $W-part1 ]"
     check "$flavour, two paths: both paths are in the map" "[ '$(paths $flavour-two)' = 2 ]"
 
@@ -65,6 +70,43 @@ for flavour in systemd shell; do
 
     boot $flavour-unplug 2 "PARTUUID=$PU" "rw mpboot.supervise=yes mptest=unplug"
     unplug_checks $flavour-unplug
+    if [ $flavour = systemd ]; then
+        check "$flavour: the image has the shutdown hook" "grep -q 'pre-shutdown/25-mpboot-shutdown.sh' <<<\"\$lsinit\""
+        # The SAN goes away with a write queued in a data map (root on the
+        # local disk): systemd-shutdown's hook turns queueing off and the
+        # machine powers off; without it, it hangs.
+        boot $flavour-shutdown 2 "PARTUUID=$SU" "mptest=shutdown"
+        check "$flavour, all paths gone: a data map on both paths, then none" \
+            "[ \$(said $flavour-shutdown DATA-MAP-PATHS | wc -w) = 2 ] && grep -q '^AFTER-UNPLUG-ALL 0 of the paths left' '$D/$flavour-shutdown.log'"
+        check "$flavour, all paths gone: the hook turned queueing off" \
+            "grep -q 'queueing off for shutdown (fail_if_no_path)' '$D/$flavour-shutdown.log'"
+        check "$flavour, all paths gone: powered off within ${SHUTDOWN_BOUND} s ($(said $flavour-shutdown SHUTDOWN-MS) ms)" \
+            "grep -q '^SHUTDOWN-MS' '$D/$flavour-shutdown.log'"
+        boot $flavour-nohook 2 "PARTUUID=$SU" "mptest=shutdown-nohook"
+        check "$flavour, all paths gone, no hook: hangs (what the hook prevents)" \
+            "grep -q '^POWEROFF-NOW' '$D/$flavour-nohook.log' && grep -q '^SHUTDOWN-HUNG' '$D/$flavour-nohook.log'"
+        # Root itself on the SAN that goes away: dracut's shutdown stage,
+        # from an image kept in memory (with dracut's 'shutdown' module, as
+        # Debian's default images have it), kept on / like /boot/initrd.img.
+        if run_dracut "$D/keep.img" -m "$DRACUT_SYSTEMD shutdown" --add mpboot --gzip \
+            --no-early-microcode >"$D/keep.build.log" 2>&1; then
+            mkdir -p "$R/boot" && cp "$D/keep.img" "$R/boot/initrd.img"
+            make_disk "$D/mp.img" mproot
+            rm "$R/boot/initrd.img"
+            PU=$(sfdisk --part-uuid "$D/mp.img" 1 | tr A-F a-f)
+            INITRD=$D/keep.img
+            boot $flavour-rootdown 2 "PARTUUID=$PU" "mptest=rootdown"
+            check "$flavour, root's SAN gone: the initramfs was kept in /run/initramfs" \
+                "grep -q '^INITRAMFS-KEPT yes' '$D/$flavour-rootdown.log' && grep -q '^AFTER-UNPLUG-ALL 0 of the paths left' '$D/$flavour-rootdown.log'"
+            check "$flavour, root's SAN gone: the pre-shutdown hook turned queueing off" \
+                "grep -aq 'queueing off for shutdown (fail_if_no_path)' '$D/$flavour-rootdown.log'"
+            check "$flavour, root's SAN gone: powered off within ${SHUTDOWN_BOUND} s ($(said $flavour-rootdown SHUTDOWN-MS) ms)" \
+                "grep -q '^SHUTDOWN-MS' '$D/$flavour-rootdown.log'"
+            INITRD=$D/$flavour.img
+        else
+            echo "not ok - $flavour: dracut with the shutdown module failed: $(tail -3 "$D/keep.build.log")"
+        fi
+    fi
     # The shell-init image shares everything else with the systemd one.
     [ $flavour = shell ] && continue
 
