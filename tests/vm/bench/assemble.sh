@@ -5,6 +5,9 @@
 . /lib/testlib.sh
 
 scale=$(sed -n 's/.*bench\.scale=\([0-9]*x[0-9]*\).*/\1/p' /proc/cmdline)
+# bench.rounds=N (default 3): one round is enough where multipath alone
+# takes minutes (256 x 4).
+rounds=$(sed -n 's/.*bench\.rounds=\([0-9]*\).*/\1/p' /proc/cmdline)
 luns=${scale%x*}
 paths=${scale#*x}
 if [ "$luns" -le 4 ]; then tgts=1 ml=$luns; else tgts=$((luns / 4)) ml=4; fi
@@ -29,7 +32,7 @@ flush_peer() {
     done
     multipath -F >/dev/null 2>&1
 }
-for round in 1 2 3; do
+for round in $(seq "${rounds:-3}"); do
     timeit mpboot assemble --all --no-partitions >/dev/null 2>/tmp/t && echo "BENCH mpboot maps $(ms)"
     expect_eq "round $round: mpboot made $luns maps" "$(nmaps)" "$luns"
     mpboot remove --all >/dev/null
