@@ -88,7 +88,14 @@ pub fn run(
         .flat_map(|w| &luns[w.wwid.as_str()])
         .map(|p| (*p).clone())
         .collect();
-    crate::array::ask(sys, dev_root, &mut asked, !opts.dry_run, &[]);
+    crate::array::ask(
+        sys,
+        dev_root,
+        &mut asked,
+        !opts.dry_run,
+        &[],
+        crate::array::WAIT,
+    );
     let luns = topology::by_wwid(&asked);
     // Plan everything before touching anything.
     let mut plans = Vec::new();

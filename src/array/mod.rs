@@ -28,9 +28,11 @@ use crate::sgio::{self, AsyncCmd, Done};
 use crate::sysfs::Sysfs;
 use crate::topology::{alua_prio, Path};
 
-/// How long one round waits for answers. The commands themselves carry
+/// How long assembly waits for answers. The commands themselves carry
 /// the device's own timeout, so a slow path is left, not aborted.
-const WAIT: Duration = Duration::from_secs(3);
+pub const WAIT: Duration = Duration::from_secs(3);
+/// How long the supervisor's loop may wait: it has paths to check.
+pub const SUPERVISOR_WAIT: Duration = Duration::from_secs(1);
 /// Commands in flight at once (open fds).
 const BATCH: usize = 256;
 const RTPG_LEN: usize = 4096;
@@ -93,7 +95,14 @@ struct Reply {
 /// without a handler (not in a dry run or a listing). `failed`: paths
 /// (maj:min) not to ask through, so that a hung path the supervisor
 /// already knows of costs no wait (failed by a map, or a check in flight).
-pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, failed: &[String]) {
+pub fn ask(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    paths: &mut [Path],
+    attach: bool,
+    failed: &[String],
+    wait: Duration,
+) {
     if attach {
         attach_alua(sys, paths);
     }
@@ -116,7 +125,7 @@ pub fn ask(sys: &Sysfs, dev_root: &FsPath, paths: &mut [Path], attach: bool, fai
             q.map(|q| Job::new(i, q))
         })
         .collect();
-    run(sys, dev_root, paths, &mut jobs);
+    run(sys, dev_root, paths, &mut jobs, wait);
     let mut answers: Vec<(usize, Vec<rtpg::PortGroup>)> = Vec::new();
     let mut answered = vec![false; paths.len()];
     for j in &jobs {
@@ -280,8 +289,8 @@ fn attach_alua(sys: &Sysfs, paths: &mut [Path]) {
 }
 
 /// Send every job on its path's sg node, `BATCH` at a time, and collect
-/// what is answered within `WAIT`.
-fn run(sys: &Sysfs, dev_root: &FsPath, paths: &[Path], jobs: &mut [Job]) {
+/// what is answered within `wait`.
+fn run(sys: &Sysfs, dev_root: &FsPath, paths: &[Path], jobs: &mut [Job], wait: Duration) {
     for chunk in jobs.chunks_mut(BATCH) {
         for j in chunk.iter_mut() {
             let p = &paths[j.path];
@@ -308,13 +317,13 @@ fn run(sys: &Sysfs, dev_root: &FsPath, paths: &[Path], jobs: &mut [Job]) {
                 )),
             }
         }
-        collect(chunk, Instant::now() + WAIT);
+        collect(chunk, Instant::now() + wait);
         for j in chunk.iter_mut() {
             if j.cmd.take().is_some() {
                 log::warn(&format!(
-                    "{}: no answer from the array within {} s; state from sysfs",
+                    "{}: no answer from the array within {} ms; state from sysfs",
                     paths[j.path].name,
-                    WAIT.as_secs()
+                    wait.as_millis()
                 ));
             }
         }

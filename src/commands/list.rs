@@ -7,7 +7,14 @@ use crate::topology;
 
 pub fn list(sys: &Sysfs, dev_root: &std::path::Path) -> Result<()> {
     let mut scan = scan(sys)?;
-    crate::array::ask(sys, dev_root, &mut scan.paths, false, &[]);
+    crate::array::ask(
+        sys,
+        dev_root,
+        &mut scan.paths,
+        false,
+        &[],
+        crate::array::WAIT,
+    );
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
         let (vendor, model) = crate::sysfs::scsi::vendor_model(sys, &p0.name);

@@ -181,6 +181,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         state_written: None,
         last_seen: String::new(),
         quiet_ticks: 0,
+        said: Default::default(),
     };
     s.refresh()?;
     // The maps were just assembled from sysfs: the periodic look only

@@ -13,7 +13,7 @@ use crate::maps::{self, MapView};
 use crate::nodes::Nodes;
 use crate::sgio::AsyncCmd;
 use crate::sysfs::{scsi, Sysfs};
-use crate::topology::{self, Transport};
+use crate::topology::{self, AluaState, Path, Transport};
 
 use super::Options;
 
@@ -66,6 +66,10 @@ pub struct Supervisor<'a> {
     pub last_seen: String,
     /// Periodic ticks since the last full reconcile.
     pub quiet_ticks: u32,
+    /// What the arrays (or sysfs) last said of each path (maj:min): its
+    /// ALUA state, PREF bit and priority. A reconcile for a uevent asks
+    /// only about paths not in here; the periodic one asks again.
+    pub said: BTreeMap<String, (Option<AluaState>, bool, Option<u32>)>,
 }
 
 impl Supervisor<'_> {
@@ -156,12 +160,45 @@ impl Supervisor<'_> {
         if self.quiet_ticks < 12 && self.fingerprint() == self.last_seen {
             return Ok(());
         }
-        self.reconcile()
+        self.reconcile_asking(true)
+    }
+
+    /// Make each map's table match sysfs after a uevent: paths added or
+    /// removed. Only new paths are asked about: a path that hung since the
+    /// last look would hold the removal of another map's path.
+    pub fn reconcile(&mut self) -> Result<()> {
+        self.reconcile_asking(false)
+    }
+
+    /// Paths' priorities: remembered ones unless `all`, the arrays' answers
+    /// for the rest (not through failed paths or those with a check in
+    /// flight), sysfs where they do not answer.
+    fn prioritize(&mut self, paths: Vec<Path>, all: bool, skip: &[String]) -> Vec<Path> {
+        let (mut known, mut asked): (Vec<Path>, Vec<Path>) = paths
+            .into_iter()
+            .partition(|p| !all && self.said.contains_key(&p.devt.to_string()));
+        for p in &mut known {
+            if let Some(&(alua, preferred, prio)) = self.said.get(&p.devt.to_string()) {
+                (p.alua, p.preferred, p.prio) = (alua, preferred, prio);
+            }
+        }
+        let wait = crate::array::SUPERVISOR_WAIT;
+        crate::array::ask(self.sys, self.dev_root, &mut asked, true, skip, wait);
+        if all {
+            self.said.clear();
+        }
+        for p in &asked {
+            self.said
+                .insert(p.devt.to_string(), (p.alua, p.preferred, p.prio));
+        }
+        known.append(&mut asked);
+        known
     }
 
     /// Make each map's table match sysfs: paths added or removed, ALUA
-    /// groups changed. `ensure` leaves a map alone when nothing changed.
-    pub fn reconcile(&mut self) -> Result<()> {
+    /// groups changed (asking the arrays about every path when `all`).
+    /// `ensure` leaves a map alone when nothing changed.
+    pub fn reconcile_asking(&mut self, all: bool) -> Result<()> {
         self.views.borrow_mut().clear();
         let mut scan = scsi::scan(self.sys)?;
         // Only the supervised LUNs' paths are worth asking their arrays;
@@ -187,7 +224,7 @@ impl Supervisor<'_> {
             );
         }
         scan.paths.retain(|p| wwids.contains(&p.wwid.as_str()));
-        crate::array::ask(self.sys, self.dev_root, &mut scan.paths, true, &failed);
+        scan.paths = self.prioritize(std::mem::take(&mut scan.paths), all, &failed);
         let luns = topology::by_wwid(&scan.paths);
         for name in self.maps.keys().cloned().collect::<Vec<_>>() {
             let Some(v) = self.view(&name) else { continue };
