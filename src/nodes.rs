@@ -61,18 +61,9 @@ const UDEV_WAIT: Duration = Duration::from_secs(10);
 /// little: it outlives udevd after an initramfs hands /run to the real
 /// root, and systemd makes it before udevd starts (then it queues).
 fn udev_running(run_root: &Path) -> bool {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    use std::os::fd::AsRawFd;
-    // udevd's control socket is a SOCK_SEQPACKET one.
-    let Ok(fd) = socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    ) else {
-        return false;
-    };
-    UnixAddr::new(&run_root.join("udev/control")).is_ok_and(|a| connect(fd.as_raw_fd(), &a).is_ok())
+    use nix::sys::socket::{SockType, UnixAddr};
+    UnixAddr::new(&run_root.join("udev/control"))
+        .is_ok_and(|a| crate::uevent::daemon_answers(&a, SockType::SeqPacket))
 }
 
 /// device-mapper's udev rules, as upstream (10-dm) and Debian (55-dm) name

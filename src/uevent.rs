@@ -121,6 +121,18 @@ impl Listener {
     }
 }
 
+/// Does a daemon answer on this Unix socket (udevd's SOCK_SEQPACKET
+/// control socket, multipathd's abstract stream one)? A connect, not the
+/// socket file, which outlives its daemon.
+pub fn daemon_answers(addr: &nix::sys::socket::UnixAddr, ty: nix::sys::socket::SockType) -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag};
+    use std::os::fd::AsRawFd;
+    let Ok(fd) = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None) else {
+        return false;
+    };
+    connect(fd.as_raw_fd(), addr).is_ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

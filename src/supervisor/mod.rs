@@ -59,19 +59,9 @@ const MULTIPATHD_SOCKET: &[u8] = b"/org/kernel/linux/storage/multipathd";
 
 /// Is the full system's multipathd answering on its control socket?
 pub fn multipathd_running() -> bool {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-    let Ok(addr) = UnixAddr::new_abstract(MULTIPATHD_SOCKET) else {
-        return false;
-    };
-    let Ok(fd) = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    ) else {
-        return false;
-    };
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).is_ok()
+    use nix::sys::socket::{SockType, UnixAddr};
+    UnixAddr::new_abstract(MULTIPATHD_SOCKET)
+        .is_ok_and(|a| crate::uevent::daemon_answers(&a, SockType::Stream))
 }
 
 /// Has the system switched root? Then follow it; true when we did. A
