@@ -25,7 +25,7 @@ install: $(BIN)
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DATADIR)/mpboot.service
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DATADIR)/56-mpboot.rules
 	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
-	install -D -m 0755 dracut-module/mpboot-queue.sh $(DESTDIR)$(DRACUTDIR)/mpboot-queue.sh
+	install -D -m 0755 dracut-module/mpboot-start.sh $(DESTDIR)$(DRACUTDIR)/mpboot-start.sh
 	install -D -m 0755 dracut-module/mpboot-shutdown.sh $(DESTDIR)$(DRACUTDIR)/mpboot-shutdown.sh
 	install -D -m 0755 systemd/mpboot.shutdown $(DESTDIR)$(SHUTDOWNDIR)/mpboot.shutdown
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service

@@ -105,7 +105,7 @@ install() {
         inst_simple "$moddir/mpboot.service" "$systemdsystemunitdir/mpboot.service"
         $SYSTEMCTL -q --root "$initdir" enable mpboot.service
     else
-        inst_hook pre-trigger 60 "$moddir/mpboot-queue.sh"
+        inst_hook pre-trigger 60 "$moddir/mpboot-start.sh"
     fi
     # When the system shuts down through this image (systemd-shutdown hands
     # over to /run/initramfs): before the old root is unmounted, so that a

@@ -40,7 +40,7 @@ for flavour in systemd shell; do
     lsinit=$(dracutbasedir=$DRACUT_ROOT/usr/lib/dracut "$DRACUT_ROOT/usr/bin/lsinitrd" "$INITRD" 2>/dev/null)
     check "$flavour: the image holds mpboot, its udev rule and $([ $flavour = systemd ] && echo unit || echo initqueue hook)" \
         "grep -q 'usr/sbin/mpboot$' <<<\"\$lsinit\" && grep -q '56-mpboot.rules' <<<\"\$lsinit\" &&
-         grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-queue.sh')' <<<\"\$lsinit\""
+         grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-start.sh')' <<<\"\$lsinit\""
 
     # The journal on the console: udev's complaints are asserted absent.
     boot $flavour-two 2 "PARTUUID=$PU" "systemd.journald.forward_to_console=1"
