@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::log;
 use crate::rootdev::{self, Found, RootSpec};
 use crate::sysfs::{scsi, Sysfs};
-use crate::topology::{self, Path};
+use crate::topology::{self, Path, Transport};
 use crate::uevent::Listener;
 
 #[derive(Debug, Clone)]
@@ -215,7 +215,9 @@ fn wait_and_assemble(
     };
     let start = Instant::now();
     let deadline = start + args.wait();
-    let settle = args.settle();
+    // Per LUN: iSCSI paths come portal by portal, seconds apart.
+    let settle =
+        |paths: &[&Path]| args.settle_for(paths.iter().any(|p| p.transport == Transport::Iscsi));
     let mut times = PathTimes {
         seen: BTreeMap::new(),
     };
@@ -230,7 +232,7 @@ fn wait_and_assemble(
         let settled = |paths: &[&Path]| {
             times
                 .newest(paths)
-                .is_some_and(|t| now.duration_since(t) >= settle)
+                .is_some_and(|t| now.duration_since(t) >= settle(paths))
         };
         // The next moment worth looking again if no event comes first.
         let mut next = deadline;
@@ -288,7 +290,7 @@ fn wait_and_assemble(
                             if !enough && !settled(paths) {
                                 ready = false;
                                 if let Some(t) = times.newest(paths) {
-                                    next = next.min(t + settle);
+                                    next = next.min(t + settle(paths));
                                 }
                             }
                         }
@@ -328,7 +330,7 @@ fn wait_and_assemble(
             Goal::AllMultipath => {
                 let all: Vec<&Path> = luns.values().flatten().copied().collect();
                 let quiet_since = times.newest(&all).unwrap_or(start).max(start);
-                if now.duration_since(quiet_since) >= settle || now >= deadline {
+                if now.duration_since(quiet_since) >= settle(&all) || now >= deadline {
                     let wwids: Vec<String> = luns
                         .iter()
                         .filter(|(_, p)| p.len() >= 2)
@@ -340,7 +342,7 @@ fn wait_and_assemble(
                     }
                     return finish(sys, dev_root, &luns, &wwids, &known, &name_of, &map, args);
                 }
-                next = next.min(quiet_since + settle);
+                next = next.min(quiet_since + settle(&all));
             }
         }
         let timeout = next

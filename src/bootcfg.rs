@@ -17,6 +17,11 @@ fn refused_why() -> String {
 
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SETTLE: Duration = Duration::from_secs(2);
+/// The default settle window for a LUN reached over iSCSI: initiators log
+/// in portal by portal (dracut's `iscsi` module: SendTargets discovery,
+/// login, SCSI scan, then the next portal), so its paths come seconds
+/// apart where an HBA's come together.
+pub const ISCSI_SETTLE: Duration = Duration::from_secs(5);
 
 /// The `mpboot.*` (and related) kernel parameters.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,8 +45,14 @@ impl BootArgs {
     pub fn wait(&self) -> Duration {
         self.wait.unwrap_or(DEFAULT_WAIT)
     }
-    pub fn settle(&self) -> Duration {
-        self.settle.unwrap_or(DEFAULT_SETTLE)
+    /// The settle window for a LUN: `mpboot.settle=` when given, else
+    /// `ISCSI_SETTLE` for an iSCSI LUN and `DEFAULT_SETTLE` otherwise.
+    pub fn settle_for(&self, iscsi: bool) -> Duration {
+        match self.settle {
+            Some(s) => s,
+            None if iscsi => ISCSI_SETTLE,
+            None => DEFAULT_SETTLE,
+        }
     }
 }
 
@@ -348,14 +359,21 @@ mod tests {
         assert_eq!(a.root.as_deref(), Some("PARTUUID=1234-01"));
         assert_eq!(a.wwids, vec!["36001405aa", "1Linux_x", "3600b"]);
         assert_eq!(a.wait(), Duration::from_secs(10));
-        assert_eq!(a.settle(), Duration::from_millis(500));
+        assert_eq!(a.settle_for(false), Duration::from_millis(500));
         assert_eq!((a.queue, a.supervise), (Some(false), Some(true)));
         assert!(!a.off && a.warnings.is_empty(), "{:?}", a.warnings);
         assert!(parse_cmdline("rd.multipath=0").off);
         assert!(parse_cmdline("mpboot=off").off);
         assert!(!parse_cmdline("rd.multipath=default").off);
         let d = parse_cmdline("");
-        assert_eq!((d.wait(), d.settle()), (DEFAULT_WAIT, DEFAULT_SETTLE));
+        assert_eq!(d.wait(), DEFAULT_WAIT);
+        assert_eq!(
+            (d.settle_for(false), d.settle_for(true)),
+            (DEFAULT_SETTLE, ISCSI_SETTLE)
+        );
+        // Given on the command line, it holds for every transport.
+        let a = parse_cmdline("mpboot.settle=700");
+        assert_eq!(a.settle_for(true), Duration::from_millis(700));
         assert_eq!(
             parse_cmdline("root=/dev/sda1 root=LABEL=x").root.as_deref(),
             Some("LABEL=x")
