@@ -7,6 +7,7 @@ INITCPIODIR ?= $(PREFIX)/lib/initcpio
 DATADIR ?= $(PREFIX)/lib/mpboot
 DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90mpboot
 SHUTDOWNDIR ?= $(PREFIX)/lib/systemd/system-shutdown
+DRACUTCONFDIR ?= $(PREFIX)/lib/dracut/dracut.conf.d
 BIN := target/x86_64-unknown-linux-gnu/release/mpboot
 
 all: $(BIN)
@@ -30,6 +31,7 @@ install: $(BIN)
 	install -D -m 0755 systemd/mpboot.shutdown $(DESTDIR)$(SHUTDOWNDIR)/mpboot.shutdown
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DRACUTDIR)/56-mpboot.rules
+	install -D -m 0644 dracut-module/50-mpboot.conf $(DESTDIR)$(DRACUTCONFDIR)/50-mpboot.conf
 
 test:
 	./run-tests
