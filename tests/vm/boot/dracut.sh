@@ -38,7 +38,7 @@ for flavour in systemd shell; do
         continue
     fi
     lsinit=$(dracutbasedir=$DRACUT_ROOT/usr/lib/dracut "$DRACUT_ROOT/usr/bin/lsinitrd" "$INITRD" 2>/dev/null)
-    check "$flavour: the image holds mpboot, its udev rule and $([ $flavour = systemd ] && echo unit || echo initqueue hook)" \
+    check "$flavour: the image holds mpboot, its udev rule and $([ $flavour = systemd ] && echo unit || echo pre-trigger hook)" \
         "grep -q 'usr/sbin/mpboot$' <<<\"\$lsinit\" && grep -q '56-mpboot.rules' <<<\"\$lsinit\" &&
          grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-start.sh')' <<<\"\$lsinit\""
 
