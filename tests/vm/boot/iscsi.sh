@@ -24,19 +24,14 @@ GUEST_IQN=iqn.2026-11.org.mpboot:guest
 TGT=$WORK/tgt-pkg
 TGT_PID=
 cleanup() {
-    if [ -n "$TGT_PID" ]; then
-        "$TGT/root/usr/sbin/tgtadm" --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
-        "$TGT/root/usr/sbin/tgtadm" --op delete --mode system >/dev/null 2>&1 || true
-        sleep 0.5
-        kill "$TGT_PID" 2>/dev/null || true
-    fi
+    tgt_down
     dracut_chroot_down
 }
 trap cleanup EXIT
 trap "exit 1" INT TERM
 
-# The target, with mp.img (GPT + ext4 root) as LUN 1. PORTALS: the
-# addresses tgt listens on; a portal not listening refuses connections.
+# tgt_up ADDR...: the target, with mp.img (GPT + ext4 root) as LUN 1, on
+# port 3260 of each ADDR; a portal not listening refuses connections.
 tgt_up() {
     if [ ! -x "$TGT/root/usr/sbin/tgtd" ]; then
         rm -rf "$TGT"
@@ -63,6 +58,7 @@ tgt_up() {
     "$a" --lld iscsi --op new --mode logicalunit --tid 1 --lun 1 -b "$D/mp.img"
     "$a" --lld iscsi --op bind --mode target --tid 1 -I ALL
 }
+# tgt_down: tgtd ignores SIGTERM while a target exists: delete it first.
 tgt_down() {
     [ -n "$TGT_PID" ] || return 0
     "$TGT/root/usr/sbin/tgtadm" --lld iscsi --op delete --mode target --tid 1 --force >/dev/null 2>&1 || true
