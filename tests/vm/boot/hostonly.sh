@@ -90,11 +90,15 @@ for i in hostonly mpboot; do
     debugfs -R "dump /boot/initrd-$i.img $D/$i.img" "$D/part.img" >/dev/null 2>&1 || true
 done
 rm -f "$D/part.img"
-ls_img() { chroot "$DRACUT_CHROOT" lsinitrd "/out/$1" "${@:2}" 2>/dev/null; }
+# Read whole before grep: grep -q on a pipe would end lsinitrd by SIGPIPE,
+# which pipefail counts as a failure.
+ls_img() { chroot "$DRACUT_CHROOT" lsinitrd "/out/$1" "${@:2}" 2>/dev/null || true; }
+conf=$(ls_img hostonly.img etc/mpboot.conf)
+mods=$(ls_img mpboot.img)
 check "config --root ran at build time: the image's mpboot.conf names the root's LUN" \
-    "ls_img hostonly.img etc/mpboot.conf | grep -q '^$W'"
+    "grep -q '^$W' <<<\"\$conf\""
 check "mpboot's module alone (-m mpboot) built, with the paths' HBA driver" \
-    "[ '$(said build MPONLY-EXIT)' = 0 ] && ls_img mpboot.img | grep -q 'virtio_scsi.ko'"
+    "[ '$(said build MPONLY-EXIT)' = 0 ] && grep -q 'virtio_scsi.ko' <<<\"\$mods\""
 
 # Second boot: into the host-only image.
 INITRD=$D/hostonly.img
