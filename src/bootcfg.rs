@@ -196,7 +196,7 @@ impl Known {
 
     /// `/etc/multipath/wwids`: lines `/WWID/`.
     pub fn add_wwids(&mut self, file: &str, text: &str) {
-        for (n, line) in content_lines(text) {
+        for (n, line) in content_lines(text, Comments::AfterSpace) {
             match line.strip_prefix('/').and_then(|l| l.strip_suffix('/')) {
                 Some(w) if valid_wwid(w) => {
                     self.entry(w);
@@ -212,7 +212,7 @@ impl Known {
     /// alone does not ask for a map.
     pub fn add_bindings(&mut self, file: &str, text: &str) -> Vec<(String, String)> {
         let mut out = Vec::new();
-        for (n, line) in content_lines(text) {
+        for (n, line) in content_lines(text, Comments::Anywhere) {
             let f: Vec<&str> = line.split_whitespace().collect();
             match f[..] {
                 [alias, w] if valid_wwid(w) && crate::dm::valid_name(alias) => {
@@ -235,7 +235,7 @@ impl Known {
     /// `/etc/mpboot.conf`: lines `WWID [name=ALIAS] [paths=N]`, and the
     /// transport settings `fast_io_fail_tmo=N|off`, `dev_loss_tmo=N`.
     pub fn add_mpboot_conf(&mut self, file: &str, text: &str) {
-        for (n, line) in content_lines(text) {
+        for (n, line) in content_lines(text, Comments::AfterSpace) {
             let setting = match line.split_once('=') {
                 Some(("fast_io_fail_tmo", v)) => Some(
                     crate::transport::parse_fast_io_fail(v.trim())
@@ -293,10 +293,31 @@ impl Known {
     }
 }
 
+/// Where a `#` starts a comment.
+#[derive(Clone, Copy)]
+enum Comments {
+    /// Anywhere: multipath-tools' bindings reader cuts every line at `#`,
+    /// so an alias with a `#` cannot come from there.
+    Anywhere,
+    /// At the start of a line or after white space: `#` is a name and WWID
+    /// byte (libdevmapper's and udev's set), so `name=db#1` stays `db#1`,
+    /// and what `config --root` writes reads back the same.
+    AfterSpace,
+}
+
 /// Numbered lines without comments and blanks.
-fn content_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
-    text.lines().enumerate().filter_map(|(i, l)| {
-        let l = l.split('#').next().unwrap_or("").trim();
+fn content_lines(text: &str, comments: Comments) -> impl Iterator<Item = (usize, &str)> {
+    text.lines().enumerate().filter_map(move |(i, l)| {
+        let cut = match comments {
+            Comments::Anywhere => l.find('#'),
+            Comments::AfterSpace => l
+                .char_indices()
+                .find(|&(at, c)| {
+                    c == '#' && (at == 0 || l[..at].ends_with(char::is_whitespace))
+                })
+                .map(|(at, _)| at),
+        };
+        let l = l[..cut.unwrap_or(l.len())].trim();
         (!l.is_empty()).then_some((i + 1, l))
     })
 }
@@ -475,6 +496,35 @@ mod tests {
             assert!(!crate::dm::valid_name(bad), "{bad}");
         }
         assert!(crate::dm::valid_name("mpath-a_1:2@x#y+z=w.v"));
+    }
+
+    /// `#` is a name byte: in mpboot.conf and wwids a comment starts a
+    /// line or follows white space, so `name=db#1` and what `config
+    /// --root` writes with it read back whole. multipath-tools' bindings
+    /// reader cuts at any `#`, and so does ours.
+    #[test]
+    fn a_hash_in_a_name_is_not_a_comment() {
+        let mut k = Known::default();
+        k.add_mpboot_conf(
+            "c",
+            "3600a name=db#1 paths=2 # root\n#3600b\n3600c#x # note\n",
+        );
+        k.add_wwids("w", "/3600d#2/ # kept\n# /3600e/\n");
+        let b = k.add_bindings("b", "mpathz 3600f#tail\nfoo#1 3600f\n");
+        let got: Vec<(&str, Option<&str>)> = k
+            .maps
+            .iter()
+            .map(|m| (m.wwid.as_str(), m.name.as_deref()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("3600a", Some("db#1")), ("3600c#x", None), ("3600d#2", None)]
+        );
+        assert_eq!(k.maps[0].paths, Some(2));
+        assert_eq!(b, vec![("3600f".to_string(), "mpathz".to_string())]);
+        let mut again = Known::default();
+        again.add_mpboot_conf("c", &format_mpboot_conf(&k.maps));
+        assert_eq!(again.maps, k.maps);
     }
 
     #[test]
