@@ -256,44 +256,39 @@ impl From<Error> for Failure {
     }
 }
 
+/// Misuse the parser cannot see: said before anything on the system is
+/// touched, so it reads the same in a build chroot with no /sys.
+fn check_usage(cmd: &Command) -> std::result::Result<(), Usage> {
+    let bad = |m: &str| Err(Usage(m.into()));
+    match cmd {
+        Command::Assemble(a) if a.wwids.is_empty() && !a.all && !a.root => {
+            bad("assemble: name WWIDs, or give --all or --root")
+        }
+        Command::Assemble(a) if a.root && (a.all || !a.wwids.is_empty()) => {
+            bad("assemble: --root chooses its own WWIDs (use mpboot.wwid=)")
+        }
+        Command::Remove(r) if r.names.is_empty() != r.all => {
+            bad("remove: name maps, or give --all alone")
+        }
+        Command::Config(c) if !c.root => bad("config: only --root is supported"),
+        Command::Message(m) if m.words.is_empty() => bad("message: no message given"),
+        _ => Ok(()),
+    }
+}
+
 pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
-    let sys = Sysfs::open(&top.sysfs)?;
     let cmd = top
         .cmd
         .take()
         .unwrap_or(Command::Assemble(AssembleCmd::boot()));
+    check_usage(&cmd).map_err(Failure::Usage)?;
+    let sys = Sysfs::open(&top.sysfs)?;
     match cmd {
         Command::List(_) => commands::list(&sys, &top.dev)?,
-        Command::Assemble(a) => {
-            if a.wwids.is_empty() && !a.all && !a.root {
-                return Err(Failure::Usage(Usage(
-                    "assemble: name WWIDs, or give --all or --root".into(),
-                )));
-            }
-            if a.root && (a.all || !a.wwids.is_empty()) {
-                return Err(Failure::Usage(Usage(
-                    "assemble: --root chooses its own WWIDs (use mpboot.wwid=)".into(),
-                )));
-            }
-            commands::assemble(&sys, &top, &a)?
-        }
+        Command::Assemble(a) => commands::assemble(&sys, &top, &a)?,
         Command::Status(s) => commands::status(&sys, &top.dev, &s.names)?,
-        Command::Remove(r) => {
-            if r.names.is_empty() != r.all {
-                return Err(Failure::Usage(Usage(
-                    "remove: name maps, or give --all alone".into(),
-                )));
-            }
-            commands::remove(&sys, &top.dev, &r)?
-        }
-        Command::Config(c) => {
-            if !c.root {
-                return Err(Failure::Usage(Usage(
-                    "config: only --root is supported".into(),
-                )));
-            }
-            commands::config(&sys, &top.etc, &c)?
-        }
+        Command::Remove(r) => commands::remove(&sys, &top.dev, &r)?,
+        Command::Config(c) => commands::config(&sys, &top.etc, &c)?,
         Command::IsPath(c) => {
             let name = c.device.strip_prefix("/dev/").unwrap_or(&c.device);
             if !boot::claims(&sys, &top.cmdline, &top.etc, name) {
@@ -302,12 +297,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
         }
         Command::Supervise(c) => commands::supervise(&sys, &top, &c, &Policy::default())?,
         Command::Shutdown(_) => commands::shutdown(&sys, &top.dev)?,
-        Command::Message(m) => {
-            if m.words.is_empty() {
-                return Err(Failure::Usage(Usage("message: no message given".into())));
-            }
-            commands::message(&sys, &top.dev, &m)?
-        }
+        Command::Message(m) => commands::message(&sys, &top.dev, &m)?,
     }
     Ok(())
 }
@@ -366,10 +356,21 @@ mod tests {
         assert!(parse(&["frobnicate"]).is_err());
         assert!(parse(&["assemble", "--policy", "random"]).is_err());
         assert!(parse(&["assemble", "--nodes", "sometimes"]).is_err());
-        let t = parse(&["assemble"]).unwrap();
-        assert!(matches!(run(t), Err(Failure::Usage(_))));
-        let t = parse(&["remove", "x", "--all"]).unwrap();
-        assert!(matches!(run(t), Err(Failure::Usage(_))));
+        // Said before any system access: the same with no /sys (a
+        // package build chroot), here a sysfs root that does not exist.
+        for args in [
+            &["assemble"][..],
+            &["assemble", "--root", "--all"],
+            &["remove", "x", "--all"],
+            &["remove"],
+            &["config"],
+            &["message", "m"],
+        ] {
+            let mut all = vec!["--sysfs", "/nonexistent/sys"];
+            all.extend_from_slice(args);
+            let t = parse(&all).unwrap();
+            assert!(matches!(run(t), Err(Failure::Usage(_))), "{args:?}");
+        }
     }
 
     /// Run a command on a fixture tree of scsi_debug paths (ALUA states
