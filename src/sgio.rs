@@ -225,7 +225,8 @@ pub fn command_timeout(sys: &crate::sysfs::Sysfs, disk: &str) -> std::time::Dura
         })
 }
 
-/// The path's sg node, made from sysfs' numbers when no devtmpfs made it.
+/// The path's sg node, made from sysfs' numbers when no devtmpfs made it
+/// and `make` allows (a dry run and a listing change nothing: None then).
 /// None when the disk has no sg device (the `sg` module is not loaded).
 /// The name comes from the SCSI device's `generic` link (one readlink;
 /// listing `scsi_generic/` is the fallback).
@@ -233,6 +234,7 @@ pub fn sg_node(
     sys: &crate::sysfs::Sysfs,
     dev_root: &Path,
     disk: &str,
+    make: bool,
 ) -> Option<std::path::PathBuf> {
     let sg = match sys.link_name(&format!("block/{disk}/device/generic")) {
         Ok(Some(sg)) => sg,
@@ -240,6 +242,9 @@ pub fn sg_node(
     };
     let node = dev_root.join(&sg);
     if !node.exists() {
+        if !make {
+            return None;
+        }
         let devt: crate::topology::DevT = sys
             .read_attr(&format!("class/scsi_generic/{sg}/dev"))
             .ok()??
@@ -418,6 +423,25 @@ impl AsyncCmd {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+
+    /// A dry run and `list` change nothing: no sg node is made for them.
+    #[test]
+    fn sg_node_is_made_only_when_allowed() {
+        use crate::sysfs::scsi::tests::{captured, Tree};
+        let t = Tree::new("sgnode");
+        t.disk("sda", "8:0", "0:0:0:0", &captured("scsi_debug.pg83"), None);
+        t.file("devices/platform/host/0:0:0:0/scsi_generic/sg0/dev", b"21:0\n");
+        t.file("class/scsi_generic/sg0/dev", b"21:0\n");
+        let dev = t.root.join("dev");
+        std::fs::create_dir_all(&dev).unwrap();
+        let sys = t.sysfs();
+        assert_eq!(sg_name(&sys, "sda").as_deref(), Some("sg0"));
+        assert_eq!(sg_node(&sys, &dev, "sda", false), None);
+        assert!(std::fs::symlink_metadata(dev.join("sg0")).is_err());
+        // An existing node is used either way.
+        std::fs::write(dev.join("sg0"), b"").unwrap();
+        assert_eq!(sg_node(&sys, &dev, "sda", false), Some(dev.join("sg0")));
+    }
 
     /// Fixed-format sense data with this key, ASC and ASCQ.
     pub fn fixed_sense(key: u8, asc: u8, ascq: u8) -> Vec<u8> {

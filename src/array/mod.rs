@@ -92,7 +92,8 @@ struct Reply {
 
 /// Refine the priorities of `paths` (all paths of the LUNs to assemble)
 /// with what their arrays say. `attach`: attach `alua` to TPGS paths
-/// without a handler (not in a dry run or a listing). `failed`: paths
+/// without a handler, and make missing sg nodes (not in a dry run or a
+/// listing, which change nothing). `failed`: paths
 /// (maj:min) not to ask through, so that a hung path the supervisor
 /// already knows of costs no wait (failed by a map, or a check in flight).
 pub fn ask(
@@ -125,7 +126,7 @@ pub fn ask(
             q.map(|q| Job::new(i, q))
         })
         .collect();
-    run(sys, dev_root, paths, &mut jobs, wait);
+    run(sys, dev_root, paths, &mut jobs, wait, attach);
     let mut answers: Vec<(usize, Vec<rtpg::PortGroup>)> = Vec::new();
     let mut answered = vec![false; paths.len()];
     for j in &jobs {
@@ -290,11 +291,27 @@ fn attach_alua(sys: &Sysfs, paths: &mut [Path]) {
 
 /// Send every job on its path's sg node, `BATCH` at a time, and collect
 /// what is answered within `wait`.
-fn run(sys: &Sysfs, dev_root: &FsPath, paths: &[Path], jobs: &mut [Job], wait: Duration) {
+fn run(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    paths: &[Path],
+    jobs: &mut [Job],
+    wait: Duration,
+    make_nodes: bool,
+) {
     for chunk in jobs.chunks_mut(BATCH) {
         for j in chunk.iter_mut() {
             let p = &paths[j.path];
-            let Some(node) = sgio::sg_node(sys, dev_root, &p.name) else {
+            let Some(node) = sgio::sg_node(sys, dev_root, &p.name, make_nodes) else {
+                if !make_nodes && sgio::sg_name(sys, &p.name).is_some() {
+                    log::info(&format!(
+                        "{}: no sg node in {}, and a dry run or a listing makes none: \
+                         the array is not asked",
+                        p.name,
+                        dev_root.display()
+                    ));
+                    continue;
+                }
                 if !NO_SG_SAID.swap(true, Ordering::Relaxed) {
                     log::warn(&format!(
                         "{}: no sg device (is the sg module loaded?): arrays are not asked, \

@@ -58,7 +58,7 @@ fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Op
     let timeout = sgio::command_timeout(sys, &p.name);
     let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
     if p.sg.is_none() {
-        p.sg = sgio::sg_node(sys, dev_root, &p.name);
+        p.sg = sgio::sg_node(sys, dev_root, &p.name, true);
         let handler = sys.read_attr(&format!("block/{}/device/dh_state", p.name));
         p.passive = sgio::passive_ascq(handler.ok().flatten().as_deref());
     }
