@@ -133,6 +133,7 @@ fn may_be_multipath(_wwid: &str, paths: &[&Path]) -> bool {
 pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
     let line = read_small(&opts.cmdline).unwrap_or_default();
     let args = bootcfg::parse_cmdline(&line);
+    log::set_debug(args.debug);
     let supervise = args.supervise == Some(true) && !args.off;
     if supervise && !sys.path("class/scsi_generic").is_dir() {
         log::warn(

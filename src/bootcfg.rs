@@ -33,6 +33,8 @@ pub struct BootArgs {
     pub settle: Option<Duration>,
     pub queue: Option<bool>,
     pub supervise: Option<bool>,
+    /// `mpboot.debug`: per-path detail in the kernel log too.
+    pub debug: bool,
     /// The last `root=`, as the kernel takes it.
     pub root: Option<String>,
     /// `mpboot.fast_io_fail=N|off`, `mpboot.dev_loss=N`.
@@ -142,6 +144,11 @@ pub fn parse_cmdline(line: &str) -> BootArgs {
             ("mpboot.dev_loss", Some(v)) => match crate::transport::parse_dev_loss(v) {
                 Ok(d) => a.dev_loss = Some(d),
                 Err(_) => bad(&mut a),
+            },
+            ("mpboot.debug", None) => a.debug = true,
+            ("mpboot.debug", Some(v)) => match yes_no(v) {
+                Some(b) => a.debug = b,
+                None => bad(&mut a),
             },
             ("mpboot.supervise", Some(v)) => match yes_no(v) {
                 Some(b) => a.supervise = Some(b),
@@ -312,9 +319,7 @@ fn content_lines(text: &str, comments: Comments) -> impl Iterator<Item = (usize,
             Comments::Anywhere => l.find('#'),
             Comments::AfterSpace => l
                 .char_indices()
-                .find(|&(at, c)| {
-                    c == '#' && (at == 0 || l[..at].ends_with(char::is_whitespace))
-                })
+                .find(|&(at, c)| c == '#' && (at == 0 || l[..at].ends_with(char::is_whitespace)))
                 .map(|(at, _)| at),
         };
         let l = l[..cut.unwrap_or(l.len())].trim();
@@ -518,7 +523,11 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            vec![("3600a", Some("db#1")), ("3600c#x", None), ("3600d#2", None)]
+            vec![
+                ("3600a", Some("db#1")),
+                ("3600c#x", None),
+                ("3600d#2", None)
+            ]
         );
         assert_eq!(k.maps[0].paths, Some(2));
         assert_eq!(b, vec![("3600f".to_string(), "mpathz".to_string())]);

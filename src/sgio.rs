@@ -430,7 +430,10 @@ pub mod tests {
         use crate::sysfs::scsi::tests::{captured, Tree};
         let t = Tree::new("sgnode");
         t.disk("sda", "8:0", "0:0:0:0", &captured("scsi_debug.pg83"), None);
-        t.file("devices/platform/host/0:0:0:0/scsi_generic/sg0/dev", b"21:0\n");
+        t.file(
+            "devices/platform/host/0:0:0:0/scsi_generic/sg0/dev",
+            b"21:0\n",
+        );
         t.file("class/scsi_generic/sg0/dev", b"21:0\n");
         let dev = t.root.join("dev");
         std::fs::create_dir_all(&dev).unwrap();

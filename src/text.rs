@@ -16,6 +16,15 @@ pub fn is_safe(s: &str) -> bool {
 /// For messages: what `is_safe` allows.
 pub const SAFE_SET: &str = "letters, digits and # + - . : = @ _";
 
+/// `a, b, c and 5 more`: a list for one log line, however long it is.
+pub fn first_few(items: &[String], n: usize) -> String {
+    let shown = items[..items.len().min(n)].join(", ");
+    match items.len().saturating_sub(n) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}
+
 /// Replace `<marker><digits>` (e.g. udev's `\x20`, mountinfo's `\040`)
 /// with the byte those `digits` digits in `radix` stand for.
 pub fn unescape(s: &str, marker: &str, digits: usize, radix: u32) -> String {
@@ -42,7 +51,7 @@ pub fn unescape(s: &str, marker: &str, digits: usize, radix: u32) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_safe, unescape};
+    use super::{first_few, is_safe, unescape};
 
     #[test]
     fn safe_set_is_libdevmapper_s() {
@@ -52,6 +61,14 @@ mod tests {
         ] {
             assert!(!is_safe(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn first_few_lists() {
+        let v: Vec<String> = (0..6).map(|i| format!("sd{i}")).collect();
+        assert_eq!(first_few(&v[..2], 4), "sd0, sd1");
+        assert_eq!(first_few(&v, 4), "sd0, sd1, sd2, sd3 and 2 more");
+        assert_eq!(first_few(&[], 4), "");
     }
 
     #[test]

@@ -86,29 +86,37 @@ fn knobs(sys: &Sysfs, disk: &str) -> Option<Knobs> {
     found
 }
 
-/// Set `rel` to `want` unless it already is; log the change.
-fn set(sys: &Sysfs, disk: &str, what: &str, rel: &str, want: &str) {
+/// Set `rel` to `want` unless it already is; true when it changed.
+fn set(sys: &Sysfs, disk: &str, what: &str, rel: &str, want: &str) -> bool {
     let Ok(Some(now)) = sys.read_attr(rel) else {
-        return;
+        return false;
     };
     if now == want {
-        return;
+        return false;
     }
     match sys.write_attr(rel, want) {
-        Ok(()) => log::notice(&format!("{disk}: {what} {now} -> {want}")),
-        Err(e) => log::warn(&format!(
-            "{disk}: cannot set {what} to {want} (was {now}): {}",
-            crate::error::chain(&e)
-        )),
+        Ok(()) => {
+            log::detail(&format!("{disk}: {what} {now} -> {want}"));
+            true
+        }
+        Err(e) => {
+            log::warn(&format!(
+                "{disk}: cannot set {what} to {want} (was {now}): {}",
+                crate::error::chain(&e)
+            ));
+            false
+        }
     }
 }
 
 /// Apply `ff` to the transport of each disk (iSCSI session, FC remote
-/// port); disks of other transports, and `off`, are left alone.
+/// port); disks of other transports, and `off`, are left alone. One line
+/// says which paths changed; the values per path are detail.
 pub fn tune(sys: &Sysfs, disks: &[&str], ff: &FastFail) {
     let Some(fail) = ff.fast_io_fail else { return };
+    let mut changed = Vec::new();
     for disk in disks {
-        match knobs(sys, disk) {
+        let did = match knobs(sys, disk) {
             Some(Knobs::Iscsi(s)) => set(
                 sys,
                 disk,
@@ -117,24 +125,39 @@ pub fn tune(sys: &Sysfs, disks: &[&str], ff: &FastFail) {
                 &fail.to_string(),
             ),
             Some(Knobs::Fc(r)) => {
+                // dev_loss first: the FC class refuses a fast_io_fail_tmo
+                // that is not below dev_loss_tmo (multipath-tools' order).
                 let base = format!("class/fc_remote_ports/{r}");
-                set(
-                    sys,
-                    disk,
-                    &format!("FC {r} fast_io_fail_tmo"),
-                    &format!("{base}/fast_io_fail_tmo"),
-                    &fail.to_string(),
-                );
-                set(
+                let loss = set(
                     sys,
                     disk,
                     &format!("FC {r} dev_loss_tmo"),
                     &format!("{base}/dev_loss_tmo"),
                     &ff.dev_loss.max(fail).to_string(),
                 );
+                let fast = set(
+                    sys,
+                    disk,
+                    &format!("FC {r} fast_io_fail_tmo"),
+                    &format!("{base}/fast_io_fail_tmo"),
+                    &fail.to_string(),
+                );
+                loss || fast
             }
-            None => {}
+            None => false,
+        };
+        if did {
+            changed.push(disk.to_string());
         }
+    }
+    if !changed.is_empty() {
+        log::notice(&format!(
+            "transport timeouts set on {} path(s) (iSCSI recovery_tmo, FC fast_io_fail_tmo \
+             {fail} s, FC dev_loss_tmo {} s): {}",
+            changed.len(),
+            ff.dev_loss.max(fail),
+            crate::text::first_few(&changed, 8)
+        ));
     }
 }
 

@@ -156,6 +156,7 @@ pub fn ask(
             answered[i] = apply_group(&mut paths[i], groups, false);
         }
     }
+    say_disagreements(sys, paths, &answered);
     // What the array did not say, the kernel's handler may have read.
     for (p, _) in paths.iter_mut().zip(&answered).filter(|(_, a)| !**a) {
         crate::sysfs::scsi::read_alua(sys, p);
@@ -177,7 +178,7 @@ impl Job {
         let r = self.reply.as_ref()?;
         let name = &paths[self.path].name;
         if !r.done.good() {
-            log::info(&format!(
+            log::detail(&format!(
                 "{name}: REPORT TARGET PORT GROUPS failed (status {:#x}, host {:#x})",
                 r.done.status, r.done.host
             ));
@@ -214,7 +215,7 @@ impl Job {
                 false
             }
             Err(None) => {
-                log::info(&format!(
+                log::detail(&format!(
                     "{}: no answer to the priority query; priority from sysfs",
                     p.name
                 ));
@@ -236,25 +237,42 @@ fn apply_group(p: &mut Path, groups: &[rtpg::PortGroup], own: bool) -> bool {
         .find(|g| own && p.rel_port.is_some_and(|r| g.ports.contains(&r)))
         .or_else(|| groups.iter().find(|g| Some(g.id) == p.port_group));
     let Some(g) = g else {
-        log::info(&format!(
+        log::detail(&format!(
             "{}: its port group is not in the array's answer; state from sysfs",
             p.name
         ));
         return false;
     };
-    let said = p.alua_word();
     p.alua = Some(g.state);
     p.preferred = g.preferred;
     p.prio = Some(alua_prio(g.state, g.preferred));
-    if said != p.alua_word() {
-        log::info(&format!(
-            "{}: the array says {} (port group {}); sysfs said {said}",
-            p.name,
-            p.alua_word(),
-            g.id
+    true
+}
+
+/// One line for the paths whose kernel handler reads another state than
+/// the array just gave (right after attach, a port the array moved): a
+/// surprise worth the boot log, once, not a line a path.
+fn say_disagreements(sys: &Sysfs, paths: &[Path], answered: &[bool]) {
+    let differ: Vec<String> = paths
+        .iter()
+        .zip(answered)
+        .filter(|(p, a)| **a && p.alua.is_some() && p.handler.as_deref() == Some("alua"))
+        .filter_map(|(p, _)| {
+            let mut kernel = p.clone();
+            crate::sysfs::scsi::read_alua(sys, &mut kernel);
+            let k = kernel.alua?;
+            (Some(k) != p.alua)
+                .then(|| format!("{} {} (handler: {})", p.name, p.alua_word(), k.short()))
+        })
+        .collect();
+    if !differ.is_empty() {
+        log::notice(&format!(
+            "the array's ALUA states differ from the kernel's handler on {} path(s), \
+             the array's are used: {}",
+            differ.len(),
+            crate::text::first_few(&differ, 4)
         ));
     }
-    true
 }
 
 /// Attach `alua` to running TPGS paths that have no handler (its module
@@ -270,7 +288,7 @@ fn attach_alua(sys: &Sysfs, paths: &mut [Path]) {
         let now = sys.read_attr(&attr).ok().flatten();
         match (res, now.as_deref()) {
             (_, Some("alua")) => {
-                log::info(&format!("{}: attached the alua device handler", p.name));
+                log::detail(&format!("{}: attached the alua device handler", p.name));
                 p.handler = now;
             }
             (res, _) if !said.contains(&p.wwid) => {
@@ -304,7 +322,7 @@ fn run(
             let p = &paths[j.path];
             let Some(node) = sgio::sg_node(sys, dev_root, &p.name, make_nodes) else {
                 if !make_nodes && sgio::sg_name(sys, &p.name).is_some() {
-                    log::info(&format!(
+                    log::detail(&format!(
                         "{}: no sg node in {}, and a dry run or a listing makes none: \
                          the array is not asked",
                         p.name,
@@ -327,7 +345,7 @@ fn run(
                 .and_then(|mut c| c.submit(&q.cdb(), ms).map(|()| c))
             {
                 Ok(c) => j.cmd = Some(c),
-                Err(e) => log::info(&format!(
+                Err(e) => log::detail(&format!(
                     "{}: cannot ask the array on {}: {e}",
                     p.name,
                     node.display()
@@ -335,14 +353,18 @@ fn run(
             }
         }
         collect(chunk, Instant::now() + wait);
-        for j in chunk.iter_mut() {
-            if j.cmd.take().is_some() {
-                log::warn(&format!(
-                    "{}: no answer from the array within {} ms; state from sysfs",
-                    paths[j.path].name,
-                    wait.as_millis()
-                ));
-            }
+        let silent: Vec<String> = chunk
+            .iter_mut()
+            .filter_map(|j| j.cmd.take().map(|_| paths[j.path].name.clone()))
+            .collect();
+        if !silent.is_empty() {
+            log::warn(&format!(
+                "no answer from the array within {} ms through {} path(s), their state \
+                 from sysfs: {}",
+                wait.as_millis(),
+                silent.len(),
+                crate::text::first_few(&silent, 8)
+            ));
         }
     }
 }
