@@ -170,7 +170,11 @@ pub fn run(
         crate::transport::tune(sys, &names, &opts.fast_fail);
         drop_path_partitions(sys, dev_root, paths);
         if opts.partitions {
-            if let Err(e) = partitions(sys, dev_root, &ctl, &nodes, info, &opts.part_sep) {
+            let queueing = opts.policy.queue_if_no_path && matches!(out, maps::Outcome::Created(_));
+            let read = without_queueing(&ctl, info, queueing, || {
+                partitions(sys, dev_root, &ctl, &nodes, info, &opts.part_sep)
+            });
+            if let Err(e) = read {
                 log::err(&format!("{}: partitions: {}", info.name, chain(&e)));
                 failed += 1;
             }
@@ -206,6 +210,33 @@ pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
             }
         }
     }
+}
+
+/// mpboot's own read through a map must never queue for ever: a map with
+/// no live path is not read at all, and on a map just made (nobody else
+/// uses it yet) queueing is off while `read` runs, so a path lost
+/// meanwhile fails the read instead of hanging the boot.
+fn without_queueing(
+    ctl: &Control,
+    map: &DeviceInfo,
+    queueing: bool,
+    read: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let live = maps::view(ctl, &map.name)?.is_some_and(|v| v.status.first_usable_group().is_some());
+    if !live {
+        return Err(Error::NoLivePath {
+            map: map.name.clone(),
+        });
+    }
+    let id = crate::dm::DevId::Name(&map.name);
+    if queueing {
+        ctl.target_msg(id, 0, "fail_if_no_path")?;
+    }
+    let done = read();
+    if queueing {
+        ctl.target_msg(id, 0, "queue_if_no_path")?;
+    }
+    done
 }
 
 /// Map the partitions of an assembled map. A table that cannot be read is

@@ -95,6 +95,24 @@ enum Goal {
     AllMultipath,
 }
 
+/// What one look at the disks decided.
+enum Step {
+    /// Nothing yet: look again by this moment, or at the next event.
+    Wait(Instant),
+    /// Now wait for these LUNs (root was found on them, or inside them).
+    Assemble(Vec<String>),
+    /// Done: the maps made (if any) and whether any of them queues.
+    Done(Made),
+}
+
+/// What boot mode left behind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Made {
+    /// A map that queues I/O with no path left: somebody must check its
+    /// paths, or an outage of every path queues for ever.
+    pub queueing: bool,
+}
+
 struct PathTimes {
     /// When each path name was first seen.
     seen: BTreeMap<String, Instant>,
@@ -129,234 +147,510 @@ fn may_be_multipath(_wwid: &str, paths: &[&Path]) -> bool {
     paths.len() >= 2 || paths.iter().any(|p| p.san_like())
 }
 
-/// Returns whether the kernel command line asked for the supervisor.
+/// Is a SAN transport up whose LUNs may still be on their way (an iSCSI
+/// session or FC remote port with no disk seen yet)?
+fn san_transport_up(sys: &Sysfs) -> bool {
+    ["class/iscsi_session", "class/fc_remote_ports"]
+        .iter()
+        .any(|d| sys.list(d).is_ok_and(|l| !l.is_empty()))
+}
+
+/// Returns whether to start the supervisor: asked for with
+/// `mpboot.supervise=yes`, or by default whenever boot mode left a map
+/// that queues (dm-multipath never reinstates a path by itself), unless
+/// `mpboot.supervise=no`.
 pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
     let line = read_small(&opts.cmdline).unwrap_or_default();
     let args = bootcfg::parse_cmdline(&line);
     log::set_debug(args.debug);
-    let supervise = args.supervise == Some(true) && !args.off;
+    let made = Boot::new(sys, dev_root, opts, &args).run()?;
+    let supervise = !args.off
+        && match args.supervise {
+            Some(yes) => yes,
+            None => made.queueing && !opts.map.dry_run,
+        };
     if supervise && !sys.path("class/scsi_generic").is_dir() {
         log::warn(
             "the sg module is not loaded: the supervisor's path checks fall back to \
              synchronous TEST UNIT READY, which a hung path can stall (put sg in the image)",
         );
     }
-    wait_and_assemble(sys, dev_root, opts, &args).map(|()| supervise)
+    if made.queueing && args.supervise == Some(false) {
+        log::notice(
+            "mpboot.supervise=no: no path checker runs until multipathd starts; an outage \
+             of every path until then queues I/O for good",
+        );
+    }
+    Ok(supervise)
 }
 
-fn wait_and_assemble(
-    sys: &Sysfs,
-    dev_root: &FsPath,
-    opts: &Options,
-    args: &BootArgs,
-) -> Result<()> {
-    for w in &args.warnings {
-        log::warn(&format!("{}: {w}", opts.cmdline.display()));
+/// The WWID a /dev/mapper name stands for: a binding, an alias from
+/// mpboot.conf, or the name itself when it may be a WWID. None: not a name
+/// of ours (LVM, dm-crypt).
+fn name_to_wwid(known: &Known, bindings: &[(String, String)], n: &str) -> Option<String> {
+    if let Some((w, _)) = bindings.iter().find(|(_, a)| a == n) {
+        return Some(w.clone());
     }
-    if args.off {
-        log::notice("disabled on the kernel command line (mpboot=off or rd.multipath=0)");
-        return Ok(());
+    if let Some(m) = known.maps.iter().find(|m| m.name.as_deref() == Some(n)) {
+        return Some(m.wwid.clone());
     }
-    let (known, bindings) = read_known(&opts.etc);
-    let goal = if !args.wwids.is_empty() {
-        log::info(&format!(
-            "assembling {} (kernel command line mpboot.wwid=)",
-            args.wwids.join(", ")
-        ));
-        Goal::Wwids(args.wwids.clone())
-    } else if !known.maps.is_empty() {
-        let w: Vec<String> = known.maps.iter().map(|m| m.wwid.clone()).collect();
-        log::info(&format!(
-            "assembling {} (from {})",
-            w.join(", "),
-            opts.etc.display()
-        ));
-        Goal::Wwids(w)
-    } else if let Some(r) = &args.root {
-        log::info(&format!("looking for root={r} on multipath disks"));
-        Goal::Root(rootdev::parse_root(r))
-    } else {
-        log::info("no root= and no configured WWIDs: assembling every LUN with 2+ paths");
-        Goal::AllMultipath
-    };
-    let name_of = |w: &str| {
-        known.get(w).and_then(|m| m.name.clone()).or_else(|| {
-            bindings
+    (crate::vpd::looks_like_wwid(n) || known.get(n).is_some()).then(|| n.to_string())
+}
+
+/// One boot: what it was told, and what it has seen so far.
+struct Boot<'a> {
+    sys: &'a Sysfs,
+    dev_root: &'a FsPath,
+    opts: &'a Options,
+    args: &'a BootArgs,
+    known: Known,
+    bindings: Vec<(String, String)>,
+    map: assemble::Options,
+    start: Instant,
+    deadline: Instant,
+    times: PathTimes,
+    /// Where root= was found: (WWID, partition).
+    root_at: Option<(String, Option<u32>)>,
+    reader: rootdev::Bounded,
+}
+
+impl<'a> Boot<'a> {
+    fn new(sys: &'a Sysfs, dev_root: &'a FsPath, opts: &'a Options, args: &'a BootArgs) -> Self {
+        let (known, bindings) = read_known(&opts.etc);
+        let mut map = opts.map.clone();
+        if let Some(q) = args.queue {
+            map.policy.queue_if_no_path = q;
+        }
+        let (flag_fail, flag_loss) = opts.fast_fail_flags;
+        map.fast_fail = bootcfg::fast_fail(Some(args), flag_fail, flag_loss, &known);
+        let start = Instant::now();
+        let deadline = start + args.wait();
+        let (sysfs, dev) = (sys.path(""), dev_root.to_path_buf());
+        Boot {
+            sys,
+            dev_root,
+            opts,
+            args,
+            known,
+            bindings,
+            map,
+            start,
+            deadline,
+            times: PathTimes {
+                seen: BTreeMap::new(),
+            },
+            root_at: None,
+            reader: rootdev::Bounded {
+                command: Box::new(move || {
+                    let mut c = std::process::Command::new("/proc/self/exe");
+                    c.arg("--sysfs")
+                        .arg(&sysfs)
+                        .arg("--dev")
+                        .arg(&dev)
+                        .arg("probe");
+                    c
+                }),
+                root: args.root.clone().unwrap_or_default(),
+                deadline,
+                known: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// Which LUNs, first source that applies wins, said in one line.
+    fn goal(&self) -> Goal {
+        if !self.args.wwids.is_empty() {
+            log::info(&format!(
+                "assembling {} (kernel command line mpboot.wwid=)",
+                self.args.wwids.join(", ")
+            ));
+            Goal::Wwids(self.args.wwids.clone())
+        } else if !self.known.maps.is_empty() {
+            let w: Vec<String> = self.known.maps.iter().map(|m| m.wwid.clone()).collect();
+            log::info(&format!(
+                "assembling {} (from {})",
+                w.join(", "),
+                self.opts.etc.display()
+            ));
+            Goal::Wwids(w)
+        } else if let Some(r) = &self.args.root {
+            log::info(&format!("looking for root={r} on multipath disks"));
+            Goal::Root(rootdev::parse_root(r))
+        } else {
+            log::info("no root= and no configured WWIDs: assembling every LUN with 2+ paths");
+            Goal::AllMultipath
+        }
+    }
+
+    fn name_of(&self, w: &str) -> Option<String> {
+        self.known.get(w).and_then(|m| m.name.clone()).or_else(|| {
+            self.bindings
                 .iter()
                 .find(|(bw, _)| bw == w)
                 .map(|(_, a)| a.clone())
         })
-    };
-    let name_to_wwid = |n: &str| -> Option<String> {
-        if let Some((w, _)) = bindings.iter().find(|(_, a)| a == n) {
-            return Some(w.clone());
-        }
-        if let Some(m) = known.maps.iter().find(|m| m.name.as_deref() == Some(n)) {
-            return Some(m.wwid.clone());
-        }
-        Some(n.to_string())
-    };
-    let mut map = opts.map.clone();
-    if let Some(q) = args.queue {
-        map.policy.queue_if_no_path = q;
     }
-    let (flag_fail, flag_loss) = opts.fast_fail_flags;
-    map.fast_fail = bootcfg::fast_fail(Some(args), flag_fail, flag_loss, &known);
 
-    // Subscribe before the first scan, so no path appears unnoticed.
-    let listener = match Listener::open() {
-        Ok(l) => Some(l),
-        Err(e) => {
-            log::warn(&format!(
-                "no uevents ({}); polling sysfs instead",
-                crate::error::chain(&e)
-            ));
-            None
+    fn settle(&self, paths: &[&Path]) -> Duration {
+        self.args
+            .settle_for(paths.iter().any(|p| p.transport == Transport::Iscsi))
+    }
+
+    /// When these paths will have been quiet for their settle window.
+    fn settled_at(&self, paths: &[&Path]) -> Instant {
+        self.times
+            .newest(paths)
+            .unwrap_or(self.start)
+            .max(self.start)
+            + self.settle(paths)
+    }
+
+    fn run(mut self) -> Result<Made> {
+        for w in &self.args.warnings {
+            log::warn(&format!("{}: {w}", self.opts.cmdline.display()));
         }
-    };
-    let start = Instant::now();
-    let deadline = start + args.wait();
-    // Per LUN: iSCSI paths come portal by portal, seconds apart.
-    let settle =
-        |paths: &[&Path]| args.settle_for(paths.iter().any(|p| p.transport == Transport::Iscsi));
-    let mut times = PathTimes {
-        seen: BTreeMap::new(),
-    };
-    let mut goal = goal;
-    // Where root= was found: (WWID, partition).
-    let mut root_at: Option<(String, Option<u32>)> = None;
-    loop {
-        let now = Instant::now();
-        let scan = scsi::scan(sys)?;
-        times.update(&scan.paths, now);
-        let luns = topology::by_wwid(&scan.paths);
-        let settled = |paths: &[&Path]| {
-            times
-                .newest(paths)
-                .is_some_and(|t| now.duration_since(t) >= settle(paths))
+        if self.args.off {
+            log::notice("disabled on the kernel command line (mpboot=off or rd.multipath=0)");
+            return Ok(Made::default());
+        }
+        let mut goal = self.goal();
+        // Subscribe before the first scan, so no path appears unnoticed;
+        // SIGTERM (a unit's stop) is taken only while waiting, so that a
+        // map is never left half-made.
+        let listener = match Listener::open() {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn(&format!(
+                    "no uevents ({}); polling sysfs instead",
+                    crate::error::chain(&e)
+                ));
+                None
+            }
         };
-        // The next moment worth looking again if no event comes first.
-        let mut next = deadline;
-
-        match &goal {
-            Goal::Root(spec) => {
-                match rootdev::resolve(
-                    spec,
-                    &luns,
-                    &name_to_wwid,
-                    &may_be_multipath,
-                    sys,
-                    dev_root,
-                )? {
-                    Found::Multipath { wwid, part } => {
-                        log::info(&format!("root is on multipath LUN {wwid}"));
-                        root_at = Some((wwid.clone(), part));
-                        goal = Goal::Wwids(vec![wwid]);
-                        continue;
-                    }
-                    Found::Elsewhere(dev) => {
-                        log::notice(&format!(
-                            "root is on {dev}, not a multipath disk: nothing to do"
-                        ));
-                        return Ok(());
-                    }
-                    Found::NotYet { stacked } if now >= deadline => {
-                        if stacked.is_empty() {
-                            return Err(Error::NotFound {
-                                what: format!(
-                                    "root ({:?}) on any disk",
-                                    args.root.clone().unwrap_or_default()
-                                ),
-                                secs: args.wait().as_secs(),
-                            });
-                        }
-                        log::notice(&format!(
-                            "root not seen directly; LUKS/LVM on {}: assembling those",
-                            stacked.join(", ")
-                        ));
-                        goal = Goal::Wwids(stacked);
-                        continue;
-                    }
-                    Found::NotYet { .. } => {}
-                }
-            }
-            Goal::Wwids(wwids) => {
-                let mut ready = true;
-                for w in wwids {
-                    match luns.get(w.as_str()) {
-                        None => ready = false,
-                        Some(paths) => {
-                            let expected = known.get(w).and_then(|m| m.paths);
-                            let enough = expected.is_some_and(|n| paths.len() as u32 >= n);
-                            if !enough && !settled(paths) {
-                                ready = false;
-                                if let Some(t) = times.newest(paths) {
-                                    next = next.min(t + settle(paths));
-                                }
-                            }
-                        }
+        let stop = StopSignals::block();
+        loop {
+            let now = Instant::now();
+            let scan = scsi::scan(self.sys)?;
+            self.times.update(&scan.paths, now);
+            let luns = topology::by_wwid(&scan.paths);
+            let step = match &goal {
+                Goal::Root(spec) => self.step_root(spec, &luns, now)?,
+                Goal::Wwids(wwids) => self.step_wwids(wwids, &luns, now)?,
+                Goal::AllMultipath => self.step_all(&luns, now)?,
+            };
+            match step {
+                Step::Done(made) => return Ok(made),
+                Step::Assemble(wwids) => goal = Goal::Wwids(wwids),
+                Step::Wait(until) => {
+                    if let Some(sig) = wait(listener.as_ref(), stop.as_ref(), until)? {
+                        return Err(Error::Stopped { signal: sig });
                     }
                 }
-                if ready || now >= deadline {
-                    let done = finish(sys, dev_root, &luns, wwids, &known, &name_of, &map, args);
-                    // WWIDs from the command line or files: where is root= among them?
-                    if root_at.is_none() {
-                        if let Some(r) = &args.root {
-                            let spec = rootdev::parse_root(r);
-                            let assembled = |w: &str, _: &[&Path]| wwids.iter().any(|x| x == w);
-                            if let Ok(Found::Multipath { wwid, part }) = rootdev::resolve(
-                                &spec,
-                                &luns,
-                                &name_to_wwid,
-                                &assembled,
-                                sys,
-                                dev_root,
-                            ) {
-                                root_at = Some((wwid, part));
-                            }
-                        }
-                    }
-                    if let (Ok(()), Some((w, part))) = (&done, &root_at) {
-                        record_root(
-                            dev_root,
-                            &opts.run_dir,
-                            &name_of(w).unwrap_or_else(|| w.clone()),
-                            *part,
-                            &map,
-                        );
-                    }
-                    return done;
-                }
             }
-            Goal::AllMultipath => {
-                let all: Vec<&Path> = luns.values().flatten().copied().collect();
-                let quiet_since = times.newest(&all).unwrap_or(start).max(start);
-                if now.duration_since(quiet_since) >= settle(&all) || now >= deadline {
-                    let wwids: Vec<String> = luns
-                        .iter()
-                        .filter(|(_, p)| p.len() >= 2)
-                        .map(|(w, _)| w.to_string())
-                        .collect();
-                    if wwids.is_empty() {
-                        log::notice("no LUN with two or more paths: nothing to do");
-                        return Ok(());
-                    }
-                    return finish(sys, dev_root, &luns, &wwids, &known, &name_of, &map, args);
-                }
-                next = next.min(quiet_since + settle(&all));
-            }
-        }
-        let timeout = next
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(10));
-        match &listener {
-            // Any event may be a path; a rescan is cheap next to a boot.
-            Some(l) => {
-                l.wait(timeout)?;
-            }
-            None => std::thread::sleep(timeout.min(Duration::from_millis(250))),
         }
     }
+
+    /// `root=` with nothing configured: found on a multipath LUN, on a
+    /// local disk, inside LVM2/LUKS on multipath LUNs, or not ours at all.
+    fn step_root(
+        &mut self,
+        spec: &RootSpec,
+        luns: &BTreeMap<&str, Vec<&Path>>,
+        now: Instant,
+    ) -> Result<Step> {
+        let (known, bindings) = (&self.known, &self.bindings);
+        let to_wwid = |n: &str| name_to_wwid(known, bindings, n);
+        let found = rootdev::resolve(
+            spec,
+            luns,
+            &to_wwid,
+            &may_be_multipath,
+            self.sys,
+            &mut self.reader,
+        )?;
+        let (stacked, local_stack) = match found {
+            Found::Multipath { wwid, part } => {
+                log::info(&format!("root is on multipath LUN {wwid}"));
+                self.root_at = Some((wwid.clone(), part));
+                return Ok(Step::Assemble(vec![wwid]));
+            }
+            Found::Elsewhere(dev) => {
+                log::notice(&format!(
+                    "root is on {dev}, not a multipath disk: nothing to do"
+                ));
+                return Ok(Step::Done(Made::default()));
+            }
+            Found::NotYet {
+                stacked,
+                local_stack,
+            } => (stacked, local_stack),
+        };
+        let candidates: Vec<&Path> = luns
+            .iter()
+            .filter(|(w, p)| may_be_multipath(w, p))
+            .flat_map(|(_, p)| p.iter().copied())
+            .collect();
+        let settled_at = self.settled_at(&candidates);
+        let foreign = rootdev::foreign(spec, &to_wwid);
+        let what = || {
+            if foreign {
+                format!("root={spec} is not a multipath map name")
+            } else {
+                format!("root={spec} is on no disk read")
+            }
+        };
+        if !stacked.is_empty() && (now >= settled_at || now >= self.deadline) {
+            log::notice(&format!(
+                "{}; LVM2/LUKS on multipath LUN(s) {}: assembling those (root lives on top)",
+                what(),
+                stacked.join(", ")
+            ));
+            return Ok(Step::Assemble(stacked));
+        }
+        // Not ours, or plausibly a local LVM/LUKS root: wait only while a
+        // multipath LUN may still be on its way.
+        if foreign || local_stack {
+            if candidates.is_empty() && !(san_transport_up(self.sys) && now < settled_at) {
+                log::notice(&format!(
+                    "{}, and no multipath disk is here: nothing to do",
+                    what()
+                ));
+                return Ok(Step::Done(Made::default()));
+            }
+            if !candidates.is_empty() && now >= settled_at {
+                log::notice(&format!(
+                    "{}, and no LVM2/LUKS on the multipath disks: nothing to do",
+                    what()
+                ));
+                return Ok(Step::Done(Made::default()));
+            }
+            return Ok(Step::Wait(settled_at.min(self.deadline)));
+        }
+        if now >= self.deadline {
+            return Err(Error::NotFound {
+                what: format!("root ({spec}) on any disk"),
+                secs: self.args.wait().as_secs(),
+            });
+        }
+        Ok(Step::Wait(self.deadline))
+    }
+
+    /// Named LUNs: assembled once each has its expected paths, or has been
+    /// quiet for its settle window, or at the deadline.
+    fn step_wwids(
+        &mut self,
+        wwids: &[String],
+        luns: &BTreeMap<&str, Vec<&Path>>,
+        now: Instant,
+    ) -> Result<Step> {
+        let mut next = self.deadline;
+        let mut ready = true;
+        for w in wwids {
+            let Some(paths) = luns.get(w.as_str()) else {
+                ready = false;
+                continue;
+            };
+            let expected = self.known.get(w).and_then(|m| m.paths);
+            let enough = expected.is_some_and(|n| paths.len() as u32 >= n);
+            let settled_at = self.settled_at(paths);
+            if !enough && now < settled_at {
+                ready = false;
+                next = next.min(settled_at);
+            }
+        }
+        if !ready && now < self.deadline {
+            return Ok(Step::Wait(next));
+        }
+        let done = self.finish(luns, wwids);
+        self.record_root_if_made(luns, wwids, &done);
+        done.map(Step::Done)
+    }
+
+    /// Nothing named: every LUN with 2+ paths once all have been quiet.
+    fn step_all(&mut self, luns: &BTreeMap<&str, Vec<&Path>>, now: Instant) -> Result<Step> {
+        let all: Vec<&Path> = luns.values().flatten().copied().collect();
+        let settled_at = self.settled_at(&all);
+        if now < settled_at && now < self.deadline {
+            return Ok(Step::Wait(settled_at));
+        }
+        let wwids: Vec<String> = luns
+            .iter()
+            .filter(|(_, p)| p.len() >= 2)
+            .map(|(w, _)| w.to_string())
+            .collect();
+        if wwids.is_empty() {
+            log::notice("no LUN with two or more paths: nothing to do");
+            return Ok(Step::Done(Made::default()));
+        }
+        self.finish(luns, &wwids).map(Step::Done)
+    }
+
+    /// Where root= is among WWIDs named by the command line or files, and
+    /// its record once root's own map is made (other LUNs missing or not).
+    fn record_root_if_made(
+        &mut self,
+        luns: &BTreeMap<&str, Vec<&Path>>,
+        wwids: &[String],
+        done: &Result<Made>,
+    ) {
+        if self.root_at.is_none() {
+            if let Some(r) = &self.args.root {
+                let spec = rootdev::parse_root(r);
+                let assembled = |w: &str, _: &[&Path]| wwids.iter().any(|x| x == w);
+                let (known, bindings) = (&self.known, &self.bindings);
+                let to_wwid = |n: &str| name_to_wwid(known, bindings, n);
+                if let Ok(Found::Multipath { wwid, part }) = rootdev::resolve(
+                    &spec,
+                    luns,
+                    &to_wwid,
+                    &assembled,
+                    self.sys,
+                    &mut self.reader,
+                ) {
+                    self.root_at = Some((wwid, part));
+                }
+            }
+        }
+        let Some((w, part)) = &self.root_at else {
+            return;
+        };
+        let name = self.name_of(w).unwrap_or_else(|| w.clone());
+        let made = match done {
+            Ok(_) => true,
+            // Another LUN failed: root's own map may still be there.
+            Err(_) => self.map_exists(&name),
+        };
+        if made {
+            record_root(self.dev_root, &self.opts.run_dir, &name, *part, &self.map);
+        }
+    }
+
+    fn map_exists(&self, name: &str) -> bool {
+        !self.map.dry_run && self.dev_root.join("mapper").join(name).exists()
+            || crate::dm::Control::open(self.dev_root, crate::assemble::misc_devt(self.sys))
+                .and_then(|c| crate::maps::view(&c, name))
+                .is_ok_and(|v| v.is_some())
+    }
+
+    /// Assemble what is there of `wwids`; say what is missing or degraded.
+    fn finish(&self, luns: &BTreeMap<&str, Vec<&Path>>, wwids: &[String]) -> Result<Made> {
+        let mut missing = BTreeSet::new();
+        let mut wants = Vec::new();
+        for w in wwids {
+            let Some(paths) = luns.get(w.as_str()) else {
+                log::err(&format!(
+                    "{w}: no path appeared within {} s",
+                    self.args.wait().as_secs()
+                ));
+                missing.insert(w.clone());
+                continue;
+            };
+            self.say_path_count(w, paths);
+            wants.push(Want {
+                wwid: w.clone(),
+                name: self.name_of(w),
+                required: true,
+            });
+        }
+        let assembled = if wants.is_empty() {
+            Ok(())
+        } else {
+            assemble::run(self.sys, self.dev_root, luns, &wants, &self.map)
+        };
+        let made = Made {
+            queueing: !wants.is_empty() && self.map.policy.queue_if_no_path,
+        };
+        match missing.into_iter().next() {
+            Some(w) => Err(Error::NotFound {
+                what: format!("a path of WWID {w}"),
+                secs: self.args.wait().as_secs(),
+            }),
+            None => assembled.map(|()| made),
+        }
+    }
+
+    fn say_path_count(&self, w: &str, paths: &[&Path]) {
+        let expected = self.known.get(w).and_then(|m| m.paths);
+        if let ([p], None) = (paths, expected) {
+            log::notice(&format!(
+                "{w}: one path so far ({}, {}); assembled with it, later paths join the map",
+                p.name,
+                p.transport_word()
+            ));
+        }
+        if let Some(n) = expected.filter(|&n| (paths.len() as u32) < n) {
+            log::warn(&format!(
+                "{w}: {} of {n} expected paths ({}); assembling degraded",
+                paths.len(),
+                paths
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+}
+
+/// SIGTERM and SIGINT, blocked for boot mode and read from a signalfd
+/// while it waits: a unit stopped (its start timeout, a shutdown) ends the
+/// wait with nothing made, and never interrupts an assembly.
+struct StopSignals(nix::sys::signalfd::SignalFd);
+
+impl StopSignals {
+    fn block() -> Option<StopSignals> {
+        use nix::sys::signal::{SigSet, Signal};
+        use nix::sys::signalfd::{SfdFlags, SignalFd};
+        let mut mask = SigSet::empty();
+        mask.add(Signal::SIGTERM);
+        mask.add(Signal::SIGINT);
+        mask.thread_block().ok()?;
+        SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .ok()
+            .map(StopSignals)
+    }
+}
+
+/// Sleep until `until`, a uevent or a stop signal (returned).
+fn wait(
+    listener: Option<&Listener>,
+    stop: Option<&StopSignals>,
+    until: Instant,
+) -> Result<Option<i32>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let timeout = until
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_millis(10));
+    // Without uevents, sysfs is looked at four times a second.
+    let timeout = match listener {
+        Some(_) => timeout,
+        None => timeout.min(Duration::from_millis(250)),
+    };
+    let mut fds: Vec<PollFd> = Vec::new();
+    if let Some(s) = stop {
+        fds.push(PollFd::new(s.0.as_fd(), PollFlags::POLLIN));
+    }
+    if let Some(l) = listener {
+        fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+    }
+    let ms = timeout.as_millis().min(60_000) as u16;
+    let _ = poll(&mut fds, PollTimeout::from(ms));
+    drop(fds);
+    if let Some(s) = stop {
+        if let Ok(Some(si)) = s.0.read_signal() {
+            log::notice(&format!(
+                "signal {} while waiting for paths: stopping, nothing made",
+                si.ssi_signo
+            ));
+            return Ok(Some(si.ssi_signo as i32));
+        }
+    }
+    // Any event may be a path; a rescan is cheap next to a boot.
+    if let Some(l) = listener {
+        l.wait(Duration::ZERO)?;
+    }
+    Ok(None)
 }
 
 /// Tell the initramfs which device root is (`/run/mpboot/root`): the
@@ -394,70 +688,6 @@ fn record_root(
             "cannot record the root device in {}: {e}",
             dir.display()
         )),
-    }
-}
-
-/// Assemble what is there of `wwids`; say what is missing or degraded.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    sys: &Sysfs,
-    dev_root: &FsPath,
-    luns: &BTreeMap<&str, Vec<&Path>>,
-    wwids: &[String],
-    known: &Known,
-    name_of: &dyn Fn(&str) -> Option<String>,
-    map: &assemble::Options,
-    args: &BootArgs,
-) -> Result<()> {
-    let mut missing = BTreeSet::new();
-    let mut wants = Vec::new();
-    for w in wwids {
-        let Some(paths) = luns.get(w.as_str()) else {
-            log::err(&format!(
-                "{w}: no path appeared within {} s",
-                args.wait().as_secs()
-            ));
-            missing.insert(w.clone());
-            continue;
-        };
-        let expected = known.get(w).and_then(|m| m.paths);
-        if let ([p], None) = (paths.as_slice(), expected) {
-            log::notice(&format!(
-                "{w}: one path so far ({}, {}); assembled with it, later paths join the map",
-                p.name,
-                p.transport_word()
-            ));
-        }
-        if let Some(n) = expected {
-            if (paths.len() as u32) < n {
-                log::warn(&format!(
-                    "{w}: {} of {n} expected paths ({}); assembling degraded",
-                    paths.len(),
-                    paths
-                        .iter()
-                        .map(|p| p.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-            }
-        }
-        wants.push(Want {
-            wwid: w.clone(),
-            name: name_of(w),
-            required: true,
-        });
-    }
-    let assembled = if wants.is_empty() {
-        Ok(())
-    } else {
-        assemble::run(sys, dev_root, luns, &wants, map)
-    };
-    match missing.into_iter().next() {
-        Some(w) => Err(Error::NotFound {
-            what: format!("a path of WWID {w}"),
-            secs: args.wait().as_secs(),
-        }),
-        None => assembled,
     }
 }
 

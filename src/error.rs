@@ -58,6 +58,10 @@ pub enum Error {
     AmbiguousRoot { root: String, luns: Vec<String> },
     /// No map of that name.
     NoSuchMap { name: String },
+    /// Boot mode stopped by a signal while it waited: nothing made.
+    Stopped { signal: i32 },
+    /// A map with every path down: a read through it would queue.
+    NoLivePath { map: String },
     /// Several maps failed; each was reported already.
     Several { failed: usize },
 }
@@ -121,9 +125,21 @@ impl fmt::Display for Error {
                 write!(f, "map {name} is open ({open_count} openers); not removed")
             }
             Error::NoSuchMap { name } => write!(f, "no multipath map {name}"),
+            Error::Stopped { signal } => {
+                write!(
+                    f,
+                    "stopped by signal {signal} while waiting for paths; nothing made"
+                )
+            }
+            Error::NoLivePath { map } => write!(
+                f,
+                "map {map} has no live path: its partition table is not read (the read would \
+                 queue until a path returns)"
+            ),
             Error::AmbiguousRoot { root, luns } => write!(
                 f,
-                "root {root} is on {} LUNs: {} (SAN clones?); refusing to guess, nothing assembled",
+                "root {root} is on {} disks: {} (SAN clones, a copy of a local root?); refusing to \
+                 guess, nothing assembled",
                 luns.len(),
                 luns.join(" and ")
             ),

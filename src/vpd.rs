@@ -226,6 +226,25 @@ pub fn valid_wwid(w: &str) -> bool {
     w.len() >= 2 && w.len() <= WWID_MAX && crate::text::is_safe(w)
 }
 
+/// Does a /dev/mapper name look like a WWID as multipath-tools and mpboot
+/// derive them (NAA `3…`, EUI-64 `2…`, T10 vendor id `1…`, SCSI name
+/// string `8…`, NVMe `eui.`/`uuid.`/`nvme.`), rather than an LVM
+/// (`vg-lv`) or dm-crypt name? Boot mode waits only for names that may
+/// be its own.
+pub fn looks_like_wwid(n: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let text =
+        |s: &str| s.len() >= 4 && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric());
+    let (first, r) = n.split_at(n.chars().next().map_or(0, char::len_utf8));
+    match first {
+        "3" => hex(r) && matches!(r.len(), 16 | 32),
+        "2" => hex(r) && matches!(r.len(), 16 | 24 | 32),
+        "1" => text(r) && r.len() >= 8,
+        "8" => ["iqn.", "eui.", "naa."].iter().any(|p| r.starts_with(p)),
+        _ => ["eui.", "uuid.", "nvme."].iter().any(|p| n.starts_with(p)),
+    }
+}
+
 /// A text designator's byte as it goes into a WWID: udev's scsi_id
 /// replaces every byte outside the safe set with '_' in ID_SERIAL, the
 /// WWID multipath-tools uses by default, so the two tools agree.
@@ -239,6 +258,35 @@ fn wwid_char(b: u8) -> char {
 
 #[cfg(test)]
 mod tests {
+    use super::looks_like_wwid;
+
+    #[test]
+    fn wwid_like_names() {
+        for w in [
+            "36001405f0a1b2c3d4e5f60718293a4b5",
+            "35000c50015ea71ac",
+            "20011223344556677",
+            "1Linux_scsi_debug_2000",
+            "8iqn.2026-11.org.mpboot:t1",
+            "eui.0025388b91c0d1e2",
+            "nvme.1b36-4d5042-51454d55-00000001",
+        ] {
+            assert!(looks_like_wwid(w), "{w}");
+        }
+        for n in [
+            "debian--vg-root",
+            "vg0-root",
+            "cryptroot",
+            "luks-6f1a",
+            "rhel-root",
+            "3",
+            "3xyz",
+            "mpatha",
+            "",
+        ] {
+            assert!(!looks_like_wwid(n), "{n}");
+        }
+    }
     use super::*;
 
     fn page(designators: &[(u8, u8, &[u8])]) -> Vec<u8> {

@@ -43,8 +43,9 @@ pub fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
             return supervise_exec(top);
         }
         if supervise && !a.dry_run {
-            // mpboot.supervise=yes: the initramfs script or unit that ran
-            // us must go on with the boot, so the supervisor runs apart.
+            // A queueing map was left (or mpboot.supervise=yes): the
+            // initramfs script or unit that ran us must go on with the
+            // boot, so the supervisor runs apart.
             return supervise_spawn(top);
         }
         return Ok(());
@@ -118,11 +119,25 @@ pub fn supervise_exec(top: &Top) -> Result<()> {
     Err(self_exe_error(supervisor_command(top).exec()))
 }
 
+/// Is a supervisor running? Its state file is rewritten every second
+/// while it runs and removed when it stops.
+fn supervisor_running() -> bool {
+    std::fs::metadata("/run/mpboot/state")
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 5))
+}
+
 /// Start the supervisor in the background (its own process group, so a
-/// terminal's signals miss it) and return: boot mode with mpboot.supervise.
+/// terminal's signals miss it) and return: boot mode leaving a queueing
+/// map, or mpboot.supervise=yes. One at a time: a running one follows
+/// every multipath map, the new ones too.
 pub fn supervise_spawn(top: &Top) -> Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
+    if supervisor_running() {
+        log::info("the supervisor is already running: it follows the new maps too");
+        return Ok(());
+    }
     let child = supervisor_command(top)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

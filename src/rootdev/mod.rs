@@ -2,7 +2,16 @@
 //!
 //! Names that carry the WWID (`/dev/disk/by-id/…`, `/dev/mapper/…`) are
 //! resolved by name; `UUID=`, `PARTUUID=`, `LABEL=`, `PARTLABEL=` by probing
-//! disks through one path: partition tables, then superblocks.
+//! disks: partition tables, then superblocks, each LUN through its
+//! best-ranked readable path (`read`: never without a deadline). Names
+//! that are not ours (LVM's `vg-lv`, dm-crypt's, `/dev/nfs`) look for
+//! LVM2 and LUKS on the multipath disks instead.
+
+mod read;
+
+#[cfg(test)]
+pub use read::InProcess;
+pub use read::{Bounded, Probe, Reader};
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
@@ -137,14 +146,17 @@ pub enum Found {
     NotYet {
         /// Multipath LUNs with LUKS or LVM2 on them: root may be inside.
         stacked: Vec<String>,
+        /// LUKS or LVM2 on a disk that is not multipath: root may be there.
+        local_stack: bool,
     },
 }
 
 /// What a disk holds that `spec` may name.
-struct DiskScan {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskScan {
     /// Some(None): the whole disk; Some(Some(n)): partition n.
-    matched: Option<Option<u32>>,
-    container: bool,
+    pub matched: Option<Option<u32>>,
+    pub container: bool,
 }
 
 fn scan_disk(dev: &BlockDev, spec: &RootSpec) -> DiskScan {
@@ -209,6 +221,32 @@ fn other_disks(sys: &Sysfs, mp_paths: &[&str]) -> Result<Vec<String>> {
         .collect())
 }
 
+/// `mpboot probe DISK --root SPEC`: what a child of boot mode prints.
+pub fn probe_line(sys: &Sysfs, dev_root: &FsPath, disk: &str, root: &str) -> String {
+    read::format(&read::probe_here(sys, dev_root, disk, &parse_root(root)))
+}
+
+/// Is `spec` a name boot mode cannot own: a /dev/mapper name that is no
+/// binding, alias or WWID (LVM's `vg-lv`, dm-crypt's), or a form it does
+/// not know (`/dev/vg/lv`, `/dev/nfs`, `ZFS=…`)? `name_to_wwid` answers for
+/// the names the image knows and those that look like WWIDs.
+pub fn foreign(spec: &RootSpec, name_to_wwid: &dyn Fn(&str) -> Option<String>) -> bool {
+    match spec {
+        RootSpec::MapName(n) => name_to_wwid(n)
+            .or_else(|| name_to_wwid(strip_part(n)))
+            .is_none(),
+        RootSpec::Other(_) => true,
+        // NFS, RAID, device-mapper, loop, RAM and network block devices.
+        RootSpec::Kernel(n) => {
+            n == "nfs"
+                || ["md", "dm-", "loop", "ram", "nbd", "zram"]
+                    .iter()
+                    .any(|p| n.starts_with(p))
+        }
+        _ => false,
+    }
+}
+
 fn open_disk(sys: &Sysfs, dev_root: &FsPath, name: &str) -> Option<BlockDev> {
     let size = sys.read_num(&format!("block/{name}/size")).ok()??;
     let block = sys
@@ -247,7 +285,7 @@ pub fn resolve(
     name_to_wwid: &dyn Fn(&str) -> Option<String>,
     is_multipath: &dyn Fn(&str, &[&Path]) -> bool,
     sys: &Sysfs,
-    dev_root: &FsPath,
+    reader: &mut dyn Reader,
 ) -> Result<Found> {
     let multipath: Vec<(&str, &Vec<&Path>)> = luns
         .iter()
@@ -256,12 +294,15 @@ pub fn resolve(
         .collect();
     match by_name(spec, luns, name_to_wwid, &multipath, sys)? {
         Some(found) => Ok(found),
-        None => by_content(spec, &multipath, sys, dev_root),
+        None => by_content(spec, &multipath, sys, reader),
     }
 }
 
 fn not_yet() -> Found {
-    Found::NotYet { stacked: vec![] }
+    Found::NotYet {
+        stacked: vec![],
+        local_stack: false,
+    }
 }
 
 /// Forms that name the LUN or disk: answered without reading a disk.
@@ -276,7 +317,9 @@ fn by_name(
     let on = |wwid: String, part| Found::Multipath { wwid, part };
     Ok(Some(match spec {
         RootSpec::Wwid(w, part) if luns.contains_key(w.as_str()) => on(w.clone(), *part),
-        RootSpec::Wwid(..) | RootSpec::Other(_) => not_yet(),
+        RootSpec::Wwid(..) => not_yet(),
+        // Not ours: what LVM2 or LUKS on the multipath disks may hold.
+        _ if foreign(spec, name_to_wwid) => return Ok(None),
         RootSpec::MapName(n) => {
             // A name that is a map's is that map (an alias `disk_p1` is
             // not partition 1 of `disk_`); else a partition suffix.
@@ -305,57 +348,125 @@ fn by_name(
     }))
 }
 
-/// UUID=, LABEL= and the partition forms: read each multipath LUN through
-/// one path, then the other disks. Root found on two LUNs (SAN clones
-/// share UUIDs) is an error naming both: guessing could mount the clone.
+/// The usable paths of a LUN, best first: by the priority the kernel's
+/// handler reads (active/optimized before non-optimized before standby;
+/// no handler in between), then by name. A passive controller's path or a
+/// standby port may refuse reads, so it is tried last.
+fn ranked<'p>(sys: &Sysfs, paths: &[&'p Path]) -> Vec<&'p Path> {
+    let mut v: Vec<(u32, &Path)> = paths
+        .iter()
+        .filter(|p| p.usable())
+        .map(|p| {
+            let mut seen = (*p).clone();
+            crate::sysfs::scsi::read_alua(sys, &mut seen);
+            (seen.prio.unwrap_or(5), *p)
+        })
+        .collect();
+    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    v.into_iter().map(|(_, p)| p).collect()
+}
+
+/// What was read: (WWID or disk name, what it holds).
+type Scans = Vec<(String, DiskScan)>;
+
+/// Each multipath LUN through its paths, best-ranked first, until one
+/// path reads (all LUNs at once, a round a path); and the other disks.
+fn read_luns(
+    spec: &RootSpec,
+    multipath: &[(&str, &Vec<&Path>)],
+    others: &[String],
+    sys: &Sysfs,
+    reader: &mut dyn Reader,
+) -> (Scans, Scans) {
+    let mut order: Vec<(&str, Vec<&Path>)> = multipath
+        .iter()
+        .map(|(w, paths)| (*w, ranked(sys, paths)))
+        .collect();
+    let mut luns = Vec::new();
+    let mut local = Vec::new();
+    let mut round = 0;
+    loop {
+        let mut disks: Vec<String> = Vec::new();
+        let mut whose = Vec::new();
+        for (w, paths) in &order {
+            if let Some(p) = paths.get(round) {
+                disks.push(p.name.clone());
+                whose.push(Some(*w));
+            }
+        }
+        if round == 0 {
+            disks.extend(others.iter().cloned());
+            whose.extend(others.iter().map(|_| None));
+        }
+        if disks.is_empty() {
+            break;
+        }
+        for ((disk, w), got) in disks.iter().zip(&whose).zip(reader.read(&disks, spec)) {
+            let Probe::Read(scan) = got else {
+                if w.is_some() {
+                    crate::log::detail(&format!("{disk}: not readable; trying the next path"));
+                }
+                continue;
+            };
+            match w {
+                Some(w) => {
+                    luns.push((w.to_string(), scan));
+                    order.retain(|(x, _)| x != w);
+                }
+                None => local.push((disk.clone(), scan)),
+            }
+        }
+        round += 1;
+    }
+    (luns, local)
+}
+
+/// UUID=, LABEL= and the partition forms, and names that are not ours:
+/// read each multipath LUN and the other disks. Root found on two disks
+/// (SAN clones share UUIDs, and so does a LUN copied from a local root) is
+/// an error naming both: guessing could mount the copy.
 fn by_content(
     spec: &RootSpec,
     multipath: &[(&str, &Vec<&Path>)],
     sys: &Sysfs,
-    dev_root: &FsPath,
+    reader: &mut dyn Reader,
 ) -> Result<Found> {
-    let mut stacked = Vec::new();
-    let mut hits = Vec::new();
-    for (w, paths) in multipath {
-        let Some(p) = paths.iter().find(|p| p.usable()) else {
-            continue;
-        };
-        let Some(dev) = open_disk(sys, dev_root, &p.name) else {
-            continue;
-        };
-        let s = scan_disk(&dev, spec);
-        if let Some(part) = s.matched {
-            hits.push((w.to_string(), part));
-        }
-        if s.container {
-            stacked.push(w.to_string());
-        }
-    }
-    match hits.len() {
-        0 => {}
-        1 => {
-            let (wwid, part) = hits.remove(0);
-            return Ok(Found::Multipath { wwid, part });
-        }
-        _ => {
-            return Err(Error::AmbiguousRoot {
-                root: spec.to_string(),
-                luns: hits.into_iter().map(|(w, _)| w).collect(),
-            })
-        }
-    }
     let mp_paths: Vec<&str> = multipath
         .iter()
         .flat_map(|(_, p)| p.iter().map(|p| p.name.as_str()))
         .collect();
-    for name in other_disks(sys, &mp_paths)? {
-        if let Some(dev) = open_disk(sys, dev_root, &name) {
-            if scan_disk(&dev, spec).matched.is_some() {
-                return Ok(Found::Elsewhere(name));
-            }
+    let others = other_disks(sys, &mp_paths)?;
+    let (luns, local) = read_luns(spec, multipath, &others, sys, reader);
+    let mut hits: Vec<(String, Found)> = Vec::new();
+    for (w, scan) in &luns {
+        if let Some(part) = scan.matched {
+            let found = Found::Multipath {
+                wwid: w.clone(),
+                part,
+            };
+            hits.push((format!("multipath LUN {w}"), found));
         }
     }
-    Ok(Found::NotYet { stacked })
+    for (disk, scan) in &local {
+        if scan.matched.is_some() {
+            hits.push((format!("local disk {disk}"), Found::Elsewhere(disk.clone())));
+        }
+    }
+    match hits.len() {
+        0 => Ok(Found::NotYet {
+            stacked: luns
+                .iter()
+                .filter(|(_, s)| s.container)
+                .map(|(w, _)| w.clone())
+                .collect(),
+            local_stack: local.iter().any(|(_, s)| s.container),
+        }),
+        1 => Ok(hits.remove(0).1),
+        _ => Err(Error::AmbiguousRoot {
+            root: spec.to_string(),
+            luns: hits.into_iter().map(|(what, _)| what).collect(),
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -423,7 +534,19 @@ mod tests {
             Some(b.map_or(n, |(_, w)| *w).to_string())
         };
         let spec = parse_root(root);
-        resolve(&spec, &luns, &to_wwid, &|_, p| p.len() >= 2, &sys, &t.root).unwrap()
+        let mut reader = InProcess {
+            sys: &sys,
+            dev_root: &t.root,
+        };
+        resolve(
+            &spec,
+            &luns,
+            &to_wwid,
+            &|_, p| p.len() >= 2,
+            &sys,
+            &mut reader,
+        )
+        .unwrap()
     }
 
     fn on(part: Option<u32>) -> Found {
@@ -439,14 +562,8 @@ mod tests {
         assert_eq!(resolved("/dev/sdb", &[]), on(None));
         assert_eq!(resolved("/dev/sdc1", &[]), Found::Elsewhere("sdc1".into()));
         // sdaa is not sda: not seen yet, so wait for it.
-        assert_eq!(
-            resolved("/dev/sdaa2", &[]),
-            Found::NotYet { stacked: vec![] }
-        );
-        assert_eq!(
-            resolved("/dev/sdax", &[]),
-            Found::NotYet { stacked: vec![] }
-        );
+        assert_eq!(resolved("/dev/sdaa2", &[]), not_yet());
+        assert_eq!(resolved("/dev/sdax", &[]), not_yet());
         let disks = ["nvme0n1".to_string(), "sda".to_string()];
         assert_eq!(disk_of("nvme0n1p3", &disks), Some(("nvme0n1", Some(3))));
         assert_eq!(disk_of("nvme0n13", &disks), None);
@@ -525,14 +642,206 @@ mod tests {
         let spec = parse_root("UUID=61626364-6566-6768-696a-6b6c6d6e6f70");
         let any = |_: &str, _: &[&Path]| true;
         let to_wwid = |n: &str| Some(n.to_string());
-        match resolve(&spec, &luns, &to_wwid, &any, &sys, &t.root) {
+        let mut reader = InProcess {
+            sys: &sys,
+            dev_root: &t.root,
+        };
+        match resolve(&spec, &luns, &to_wwid, &any, &sys, &mut reader) {
             Err(Error::AmbiguousRoot { luns, .. }) => assert_eq!(luns.len(), 2),
             other => panic!("{other:?}"),
         }
         // One clone changed: found on the other alone.
         image("sdb", b"ABCDEFGHIJKLMNOP");
-        let found = resolve(&spec, &luns, &to_wwid, &any, &sys, &t.root).unwrap();
+        let found = resolve(&spec, &luns, &to_wwid, &any, &sys, &mut reader).unwrap();
         assert_eq!(found, on(None));
+    }
+
+    /// A disk image at `t.root/name`: an ext superblock with `uuid`, or
+    /// an LVM2 label when `uuid` is None.
+    fn image(t: &Tree, name: &str, uuid: Option<&[u8; 16]>) {
+        let mut d = vec![0u8; 8192];
+        match uuid {
+            Some(u) => {
+                d[1080..1082].copy_from_slice(&0xef53u16.to_le_bytes());
+                d[1128..1144].copy_from_slice(u);
+            }
+            None => {
+                d[512..520].copy_from_slice(b"LABELONE");
+                d[536..544].copy_from_slice(b"LVM2 001");
+            }
+        }
+        let f = std::fs::File::create(t.root.join(name)).unwrap();
+        std::io::Write::write_all(&mut &f, &d).unwrap();
+        f.set_len(16384 * 512).unwrap();
+    }
+
+    const ROOT_UUID: &str = "61626364-6566-6768-696a-6b6c6d6e6f70";
+
+    /// Records which disks were read, in order, and reads them here.
+    struct Recorder<'a>(InProcess<'a>, Vec<String>);
+    impl Reader for Recorder<'_> {
+        fn read(&mut self, disks: &[String], spec: &RootSpec) -> Vec<Probe> {
+            self.1.extend(disks.iter().cloned());
+            self.0.read(disks, spec)
+        }
+    }
+
+    /// A path on the passive controller (or a standby port, or NOT READY)
+    /// refuses reads: root is found through the LUN's other path, the
+    /// better-ranked one first.
+    #[test]
+    fn a_passive_first_path_does_not_hide_root() {
+        let t = Tree::new("passive");
+        let pg = captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, Some("standby"));
+        t.disk("sdb", "8:16", "1:0:0:0", &pg, Some("active/optimized"));
+        t.disk("sdc", "8:32", "2:0:0:0", &pg, Some("active/non-optimized"));
+        // sda has no readable node at all; sdb and sdc hold root.
+        image(&t, "sdb", Some(b"abcdefghijklmnop"));
+        image(&t, "sdc", Some(b"abcdefghijklmnop"));
+        let sys = t.sysfs();
+        let s = scan(&sys).unwrap();
+        let luns = by_wwid(&s.paths);
+        let spec = parse_root(&format!("UUID={ROOT_UUID}"));
+        let to_wwid = |n: &str| Some(n.to_string());
+        let mp = |_: &str, p: &[&Path]| p.len() >= 2;
+        let mut r = Recorder(
+            InProcess {
+                sys: &sys,
+                dev_root: &t.root,
+            },
+            vec![],
+        );
+        assert_eq!(
+            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
+            on(None)
+        );
+        // Best-ranked first: the optimized path, and no other was needed.
+        assert_eq!(r.1, vec!["sdb".to_string()]);
+        // With the good paths unreadable too, the standby one is tried
+        // last; nothing readable: not found yet, never an error.
+        std::fs::remove_file(t.root.join("sdb")).unwrap();
+        let mut r = Recorder(
+            InProcess {
+                sys: &sys,
+                dev_root: &t.root,
+            },
+            vec![],
+        );
+        assert_eq!(
+            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
+            on(None)
+        );
+        assert_eq!(r.1, vec!["sdb".to_string(), "sdc".to_string()]);
+        std::fs::remove_file(t.root.join("sdc")).unwrap();
+        let mut r = Recorder(
+            InProcess {
+                sys: &sys,
+                dev_root: &t.root,
+            },
+            vec![],
+        );
+        assert_eq!(
+            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
+            not_yet()
+        );
+        assert_eq!(r.1, vec!["sdb", "sdc", "sda"]);
+    }
+
+    /// The same file system UUID on a local disk and on a LUN (a SAN copy
+    /// of a local root, a P2V copy): refused, both named.
+    #[test]
+    fn root_on_a_local_disk_and_a_lun_is_refused() {
+        let t = Tree::new("p2v");
+        let pg = captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, None);
+        t.disk("sdb", "8:16", "1:0:0:0", &pg, None);
+        t.file("block/vda/dev", b"254:0\n");
+        t.file("block/vda/size", b"16384\n");
+        image(&t, "sda", Some(b"abcdefghijklmnop"));
+        image(&t, "sdb", Some(b"abcdefghijklmnop"));
+        image(&t, "vda", Some(b"abcdefghijklmnop"));
+        let sys = t.sysfs();
+        let s = scan(&sys).unwrap();
+        let luns = by_wwid(&s.paths);
+        let spec = parse_root(&format!("UUID={ROOT_UUID}"));
+        let to_wwid = |n: &str| Some(n.to_string());
+        let mp = |_: &str, p: &[&Path]| p.len() >= 2;
+        let mut r = InProcess {
+            sys: &sys,
+            dev_root: &t.root,
+        };
+        match resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r) {
+            Err(Error::AmbiguousRoot { luns, .. }) => {
+                assert_eq!(
+                    luns,
+                    vec![format!("multipath LUN {W}"), "local disk vda".into()]
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        // The local copy changed: root is the LUN's.
+        image(&t, "vda", Some(b"ABCDEFGHIJKLMNOP"));
+        let found = resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap();
+        assert_eq!(found, on(None));
+    }
+
+    /// Names that are not ours (LVM's vg-lv, dm-crypt's, /dev/nfs) are
+    /// answered from what the disks hold: LVM2 on the LUN makes it root's;
+    /// LVM2 on a local disk only says root may be there.
+    #[test]
+    fn foreign_names_look_for_lvm_and_luks() {
+        let t = Tree::new("foreign");
+        let pg = captured("scsi_debug.pg83");
+        t.disk("sda", "8:0", "0:0:0:0", &pg, None);
+        t.disk("sdb", "8:16", "1:0:0:0", &pg, None);
+        t.file("block/vda/dev", b"254:0\n");
+        t.file("block/vda/size", b"16384\n");
+        image(&t, "sda", None);
+        image(&t, "sdb", None);
+        image(&t, "vda", Some(b"abcdefghijklmnop"));
+        let sys = t.sysfs();
+        let s = scan(&sys).unwrap();
+        let luns = by_wwid(&s.paths);
+        let to_wwid = |n: &str| crate::vpd::looks_like_wwid(n).then(|| n.to_string());
+        let mp = |_: &str, p: &[&Path]| p.len() >= 2;
+        let mut r = InProcess {
+            sys: &sys,
+            dev_root: &t.root,
+        };
+        for root in [
+            "/dev/mapper/debian--vg-root",
+            "/dev/vg/root",
+            "/dev/nfs",
+            "ZFS=rpool/root",
+        ] {
+            let spec = parse_root(root);
+            assert!(foreign(&spec, &to_wwid), "{root}");
+            let found = resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap();
+            assert_eq!(
+                found,
+                Found::NotYet {
+                    stacked: vec![W.into()],
+                    local_stack: false
+                },
+                "{root}"
+            );
+        }
+        // A WWID's own name is ours, not foreign.
+        let spec = parse_root(&format!("/dev/mapper/{W}-part1"));
+        assert!(!foreign(&spec, &to_wwid));
+        // LVM on the local disk, nothing on the LUN.
+        image(&t, "sda", Some(b"ABCDEFGHIJKLMNOP"));
+        image(&t, "vda", None);
+        let spec = parse_root("/dev/mapper/debian--vg-root");
+        let found = resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap();
+        assert_eq!(
+            found,
+            Found::NotYet {
+                stacked: vec![],
+                local_stack: true
+            }
+        );
     }
 
     #[test]
