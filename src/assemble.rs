@@ -188,8 +188,10 @@ pub fn run(
 
 /// Delete the kernel's own partitions of these paths (`sda1` …): the map's
 /// partition maps replace them, and using them would bypass multipath. One
-/// in use (mounted directly) is left, with a warning.
+/// in use (mounted directly) is left, with a warning. One line says which
+/// went, however many paths there are.
 pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
+    let mut removed = Vec::new();
     for p in paths {
         let Ok(entries) = sys.list(&format!("block/{}", p.name)) else {
             continue;
@@ -200,15 +202,19 @@ pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
                 continue;
             };
             match crate::blkpg::del_partition(&dev_root.join(&p.name), pno) {
-                Ok(()) => say(&format!(
-                    "  removed {part}: a path's own partition (the map's is used)"
-                )),
+                Ok(()) => removed.push(part.clone()),
                 Err(nix::errno::Errno::EBUSY) => log::warn(&format!(
                     "{part} is in use directly, bypassing multipath; left alone"
                 )),
                 Err(e) => log::warn(&format!("cannot remove {part}: {e}")),
             }
         }
+    }
+    if !removed.is_empty() {
+        say(&format!(
+            "  removed the paths' own partitions (the map's are used): {}",
+            crate::text::first_few(&removed, 8)
+        ));
     }
 }
 

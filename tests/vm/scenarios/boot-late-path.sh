@@ -12,7 +12,8 @@ modload ext4
 W=1Linux_scsi_debug_2000
 mkdir -p /tmp/none
 boot() {
-    echo "$1" >/tmp/cmdline
+    # The supervisor boot mode starts by default is boot-blip's subject.
+    echo "$1 mpboot.supervise=no" >/tmp/cmdline
     mpboot --cmdline /tmp/cmdline --etc /tmp/none >/tmp/boot.out 2>/tmp/boot.err
 }
 paths_in_map() { dm_groups "$1" | tr '|,' '\n\n' | grep -c .; }

@@ -41,7 +41,8 @@ OW=$(mpboot list | awk '/^36001405/ && / paths=2/ {print $1}')
 echo "# root UUID $U PARTUUID $PU; single-path UUID $SU; other LUN $OW"
 
 boot() {
-    echo "$1" >/tmp/cmdline
+    # The supervisor boot mode starts by default is boot-blip's subject.
+    echo "$1 mpboot.supervise=no" >/tmp/cmdline
     mpboot --cmdline /tmp/cmdline --etc /tmp/none >/tmp/boot.out 2>/tmp/boot.err
 }
 for r in "UUID=$U" "PARTUUID=$PU" "LABEL=myroot" "PARTLABEL=rootfs" \
@@ -90,7 +91,7 @@ printf 'LUKS\272\276' | dd of=/dev/${o}1 conv=notrunc,fsync 2>/dev/null
 boot "root=UUID=00000000-1111-2222-3333-444444444444 mpboot.wait=2"; rc=$?
 sed 's/^/# /' /tmp/boot.err
 expect_eq "root inside LUKS: exit 0" $rc 0
-check "root inside LUKS: says why" grep -q "LUKS/LVM on $OW" /tmp/boot.err
+check "root inside LUKS: says why" grep -q "LVM2/LUKS on multipath LUN(s) $OW" /tmp/boot.err
 check "root inside LUKS: that LUN assembled" dmsetup info $OW
 check "root inside LUKS: the scsi_debug LUN was not" sh -c "! dmsetup info $W >/dev/null 2>&1"
 mpboot remove --all >/dev/null

@@ -8,7 +8,8 @@
 W=1Linux_scsi_debug_2000
 mkdir -p /tmp/etc /tmp/none
 boot() { # boot "cmdline" [etc dir]: mpboot in boot mode
-    echo "$1" >/tmp/cmdline
+    # The supervisor boot mode starts by default is boot-blip's subject.
+    echo "$1 mpboot.supervise=no" >/tmp/cmdline
     mpboot --cmdline /tmp/cmdline --etc "${2:-/tmp/none}" >/tmp/boot.out 2>/tmp/boot.err
 }
 paths_in_map() { dm_groups "$1" | tr '|,' '\n\n' | grep -c .; }
@@ -98,5 +99,5 @@ boot "mpboot.settle=500" /tmp/etc; rc=$?
 expect_eq "bindings: exit 0" $rc 0
 check "bindings: the map is named mpatha" dmsetup info mpatha
 expect_eq "bindings: UUID still mpath-WWID" "$(dmsetup info -c --noheadings -o uuid mpatha)" "mpath-$W"
-check "bare mpboot is boot mode" sh -c "echo 'mpboot.settle=100' >/tmp/cmdline && mpboot --cmdline /tmp/cmdline --etc /tmp/etc | grep -q '^unchanged mpatha'"
+check "bare mpboot is boot mode" sh -c "echo 'mpboot.settle=100 mpboot.supervise=no' >/tmp/cmdline && mpboot --cmdline /tmp/cmdline --etc /tmp/etc | grep -q '^unchanged mpatha'"
 mpboot remove --all >/dev/null

@@ -45,7 +45,7 @@ check "mpboot.conf records the LUN with its 3 paths" grep -q "^$W paths=3\$" /et
 check "the WWID is added to multipath's wwids file" grep -qx "/$W/" /etc/multipath/wwids
 mpboot config --root --root-dir /mnt >/dev/null 2>&1
 expect_eq "running it again adds nothing" "$(grep -c "/$W/" /etc/multipath/wwids)" 1
-check "boot mode reads what config wrote" sh -c "echo mpboot.settle=100 >/tmp/cmdline; mpboot --cmdline /tmp/cmdline 2>&1 | grep -q 'from /etc'"
+check "boot mode reads what config wrote" sh -c "echo mpboot.settle=100 mpboot.supervise=no >/tmp/cmdline; mpboot --cmdline /tmp/cmdline 2>&1 | grep -q 'from /etc'"
 
 # multipathd with Debian's default find_multipaths strict: only the wwids
 # entry written above keeps it from orphaning the paths.
