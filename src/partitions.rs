@@ -267,10 +267,14 @@ fn read_mbr(
     };
     let mut parts = Vec::new();
     let mut notes = Vec::new();
-    let mut ext = None;
+    let mut exts = Vec::new();
+    // As the kernel's msdos parser and kpartx: every entry with a size is
+    // a partition, whatever its type (type 0 too), and every extended
+    // one's chain is followed, logical numbers running on from one to
+    // the next.
     for i in 0..4 {
         let (t, start, size) = entry(mbr, i);
-        if t == 0 || size == 0 {
+        if size == 0 {
             continue;
         }
         let what = format!("partition {}", i + 1);
@@ -279,7 +283,7 @@ fn read_mbr(
         };
         let mut part = mk(i as u32 + 1, start, size, is_extended(t));
         if part.extended {
-            ext.get_or_insert(start);
+            exts.push((start, size));
             // As the kernel and kpartx do: the container is mapped as a stub
             // of 2 sectors (one block on larger-sector disks), so nothing
             // written through it lands on the logical partitions.
@@ -287,8 +291,11 @@ fn read_mbr(
         }
         parts.push(part);
     }
-    if let Some(ext_start) = ext {
-        for (n, start, size) in logical(ext_start, disk_blocks, read, &mut notes)? {
+    let mut number = 5;
+    for (ext_start, ext_size) in exts {
+        let found = logical(ext_start, ext_size, number, disk_blocks, read, &mut notes)?;
+        number += found.len() as u32;
+        for (n, start, size) in found {
             let what = format!("logical partition {n}");
             if let Some((start, size)) = clamp(&what, start, size, disk_blocks, &mut notes) {
                 parts.push(mk(n, start, size, false));
@@ -303,11 +310,19 @@ fn read_mbr(
 }
 
 /// Follow the chain of EBRs from the extended partition at `ext_start`:
-/// each logical partition (number from 5, absolute start, size). The chain may go backwards on the disk (sfdisk makes such
-/// chains); it ends at an EBR without signature or link, one past the
-/// disk, one already visited, or after MAX_LOGICAL links.
+/// each logical partition (numbered from `first`, absolute start, size),
+/// as the kernel's `parse_extended` reads an EBR: every entry with a size
+/// that is not extended is a logical partition, in whichever slot (DR-DOS
+/// puts the link first; entries 3 and 4 count only when they lie inside
+/// this EBR's extent and the extended partition, since they hold garbage
+/// at times), and the first extended entry links to the next EBR, relative
+/// to the extended partition. The chain may go backwards on the disk
+/// (sfdisk makes such chains); it ends at an EBR without signature or
+/// link, one past the disk, one already visited, or after MAX_LOGICAL.
 fn logical(
     ext_start: u64,
+    ext_size: u64,
+    first: u32,
     disk_blocks: u64,
     read: &mut dyn FnMut(u64, u64) -> Option<Vec<u8>>,
     notes: &mut Vec<String>,
@@ -318,8 +333,7 @@ fn logical(
     };
     let mut found = Vec::new();
     let mut visited = std::collections::BTreeSet::new();
-    let mut ebr = ext_start;
-    let mut number = 5;
+    let (mut ebr, mut this_size) = (ext_start, ext_size);
     for _ in 0..MAX_LOGICAL {
         if ebr >= disk_blocks {
             notes.push("extended partition chain leads past the disk: ended there".into());
@@ -333,16 +347,24 @@ fn logical(
         if b.len() < 512 || b[510] != 0x55 || b[511] != 0xaa {
             break;
         }
-        let (t, start, size) = entry(&b, 0);
-        if t != 0 && size != 0 {
-            found.push((number, ebr + start, size));
-            number += 1;
+        let entries: Vec<(u8, u64, u64)> = (0..4).map(|i| entry(&b, i)).collect();
+        for (i, &(t, start, size)) in entries.iter().enumerate() {
+            if size == 0 || is_extended(t) {
+                continue;
+            }
+            let at = ebr + start;
+            let inside =
+                start + size <= this_size && at >= ext_start && at + size <= ext_start + ext_size;
+            if i >= 2 && !inside {
+                continue;
+            }
+            found.push((first + found.len() as u32, at, size));
         }
-        let (nt, next, _) = entry(&b, 1);
-        if !is_extended(nt) || next == 0 {
+        let Some(&(_, next, size)) = entries.iter().find(|(t, _, n)| is_extended(*t) && *n != 0)
+        else {
             break;
-        }
-        ebr = ext_start + next;
+        };
+        (ebr, this_size) = (ext_start + next, size);
     }
     Ok(found)
 }
@@ -540,6 +562,44 @@ pub mod tests {
         let t = d.table().unwrap().unwrap();
         assert_eq!(t.partitions.len(), 4);
         assert!(t.notes[0].contains("loops"), "{:?}", t.notes);
+    }
+
+    /// What the kernel's parser and kpartx accept beyond the usual layout:
+    /// an EBR with its link first and its data second (DR-DOS), a type-0
+    /// primary entry with a size, two extended partitions (numbers run on),
+    /// and garbage in an EBR's third entry that lies outside it.
+    #[test]
+    fn mbr_as_the_kernel_reads_it() {
+        let mut d = Disk::new(16384);
+        mbr_entry(d.at(0), 0, 0x83, 2048, 2048);
+        mbr_entry(d.at(0), 1, 0x00, 4096, 1024);
+        mbr_entry(d.at(0), 2, 0x05, 6144, 4096);
+        mbr_entry(d.at(0), 3, 0x0f, 10240, 4096);
+        // Extended A: link first, data second; the next EBR has data only.
+        mbr_entry(d.at(6144), 0, 0x05, 2048, 2048);
+        mbr_entry(d.at(6144), 1, 0x83, 64, 512);
+        mbr_entry(d.at(6144), 2, 0x83, 9000, 100);
+        mbr_entry(d.at(8192), 0, 0x83, 64, 256);
+        // Extended B: one logical, numbered on from A's.
+        mbr_entry(d.at(10240), 0, 0x83, 64, 128);
+        let t = d.table().unwrap().unwrap();
+        let got: Vec<_> = t
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (1, 2048, 2048),
+                (2, 4096, 1024),
+                (3, 6144, 2),
+                (4, 10240, 2),
+                (5, 6208, 512),
+                (6, 8256, 256),
+                (7, 10304, 128)
+            ]
+        );
     }
 
     /// sfdisk's chains may go backwards on the disk: logicals at 80000,

@@ -1,5 +1,6 @@
 # Partition maps (kpartx's job): MBR with logical partitions (also chained
-# backwards on the disk) and GPT with 4
+# backwards on the disk, with EBRs in DR-DOS order, and with two extended
+# partitions) and GPT with 4
 # partitions map with the right offsets and sizes (bytes compared with the
 # raw disk), with the same names, UUIDs and tables as Debian's kpartx; a
 # corrupt primary GPT falls back to the backup; a table that is gone in
@@ -97,6 +98,48 @@ check "backwards chain: part6 maps 9216+1024" same_bytes_on $M $W-part6 9216 102
 check "backwards chain: part7 maps 6144+1024" same_bytes_on $M $W-part7 6144 1024
 part_maps >/tmp/ours
 same_as_kpartx "MBR chain going backwards (1, 2 extended, 5, 6, 7)" 5
+
+# What the kernel's parser and kpartx accept beyond sfdisk's layout,
+# written byte by byte: an EBR with its link first and data second
+# (DR-DOS), a type-0 primary entry with a size, a second extended
+# partition whose logical numbers run on, garbage in an EBR's third entry.
+le32() {
+    for sh in 0 8 16 24; do printf "\\$(printf %03o $((($1 >> sh) & 255)))"; done
+}
+mbr_entry() { # mbr_entry DEV LBA SLOT TYPE START SIZE
+    { printf '\000\000\000\000'; printf "\\$(printf %03o $4)"; printf '\000\000\000'
+      le32 $5; le32 $6; } | dd of=$1 bs=1 seek=$(($2 * 512 + 446 + 16 * $3)) conv=notrunc 2>/dev/null
+    printf '\125\252' | dd of=$1 bs=1 seek=$(($2 * 512 + 510)) conv=notrunc 2>/dev/null
+}
+for lba in 0 6144 8192 10240; do dd if=/dev/zero of=$M bs=512 seek=$lba count=1 conv=notrunc 2>/dev/null; done
+mbr_entry $M 0 0 131 2048 2048
+mbr_entry $M 0 1 0 4096 1024
+mbr_entry $M 0 2 5 6144 4096
+mbr_entry $M 6144 0 5 2048 2048
+mbr_entry $M 6144 1 131 64 512
+mbr_entry $M 8192 0 131 64 256
+sync
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "DR-DOS EBR, type-0 entry: exit 0" $rc 0
+check "type-0 primary entry: part2 maps 4096+1024" same_bytes_on $M $W-part2 4096 1024
+check "link-first EBR: part5 maps 6208+512" same_bytes_on $M $W-part5 6208 512
+check "next EBR: part6 maps 8256+256" same_bytes_on $M $W-part6 8256 256
+part_maps >/tmp/ours
+same_as_kpartx "MBR with a link-first EBR and a type-0 entry (1, 2, 3 extended, 5, 6)" 5
+# A second extended partition, and garbage outside its EBR in the first
+# EBR's third entry: the kernel follows every extended partition's chain,
+# numbering on (7), and skips such garbage. (kpartx names that logical
+# partition p8; mpboot keeps the kernel's numbers, which root=/dev/sdX7
+# and the paths' own partitions used.)
+mbr_entry $M 0 3 15 10240 4096
+mbr_entry $M 10240 0 131 64 128
+mbr_entry $M 6144 2 131 9000 100
+sync
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "two extended partitions: exit 0" $rc 0
+check "second extended partition: part7 maps 10304+128" same_bytes_on $M $W-part7 10304 128
+check "garbage outside its EBR: no part8" sh -c "! dmsetup info $W-part8 >/dev/null 2>&1"
+check "and part5 still maps 6208+512" same_bytes_on $M $W-part5 6208 512
 
 # GPT with 4 partitions, written through the map as an admin would.
 sfdisk -q --no-reread $M <<'EOT' 2>/dev/null
