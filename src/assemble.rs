@@ -168,7 +168,6 @@ pub fn run(
             .map(|p| p.name.as_str())
             .collect();
         crate::transport::tune(sys, &names, &opts.fast_fail);
-        drop_path_partitions(sys, dev_root, paths);
         if opts.partitions {
             let queueing = opts.policy.queue_if_no_path && matches!(out, maps::Outcome::Created(_));
             let read = without_queueing(&ctl, info, queueing, || {
@@ -179,6 +178,10 @@ pub fn run(
                 failed += 1;
             }
         }
+        // Partition maps first: what LVM stacked on a path's partition
+        // moves onto them, then the paths' own partitions can go.
+        crate::stacked::adopt(&ctl, sys, info, paths, &opts.part_sep);
+        drop_path_partitions(sys, dev_root, paths);
     }
     if failed > 0 {
         return Err(Error::Several { failed });

@@ -225,7 +225,6 @@ impl<'a> Boot<'a> {
         map.fast_fail = bootcfg::fast_fail(Some(args), flag_fail, flag_loss, &known);
         let start = Instant::now();
         let deadline = start + args.wait();
-        let (sysfs, dev) = (sys.path(""), dev_root.to_path_buf());
         Boot {
             sys,
             dev_root,
@@ -241,18 +240,11 @@ impl<'a> Boot<'a> {
             },
             root_at: None,
             reader: rootdev::Bounded {
-                command: Box::new(move || {
-                    let mut c = std::process::Command::new("/proc/self/exe");
-                    c.arg("--sysfs")
-                        .arg(&sysfs)
-                        .arg("--dev")
-                        .arg(&dev)
-                        .arg("probe");
-                    c
-                }),
+                sysfs: sys.path(""),
+                dev: dev_root.to_path_buf(),
                 root: args.root.clone().unwrap_or_default(),
                 deadline,
-                known: BTreeMap::new(),
+                known: Vec::new(),
             },
         }
     }
@@ -680,7 +672,7 @@ fn record_root(
         log::info(&format!("dry run: root device would be {}", dev.display()));
         return;
     }
-    let written = std::fs::create_dir_all(dir)
+    let written = crate::nodes::make_dirs(dir)
         .and_then(|()| std::fs::write(dir.join("root"), format!("{}\n", dev.display())));
     match written {
         Ok(()) => log::info(&format!("root device: {}", dev.display())),

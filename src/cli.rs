@@ -46,21 +46,6 @@ pub enum Command {
     Config(ConfigCmd),
     Supervise(SuperviseCmd),
     IsPath(IsPathCmd),
-    Probe(ProbeCmd),
-}
-
-#[derive(FromArgs, Debug)]
-/// Read DISK's partition table and file system superblocks (LVM2 and LUKS
-/// too) and say whether root= is there, in one line: what boot mode runs
-/// in a child process, so that a hung disk costs a deadline, not the boot.
-#[argh(subcommand, name = "probe")]
-pub struct ProbeCmd {
-    /// the disk, as sdX
-    #[argh(positional)]
-    pub disk: String,
-    /// root= as on the kernel command line (UUID=…, PARTUUID=…, LABEL=…)
-    #[argh(option)]
-    pub root: String,
 }
 
 #[derive(FromArgs, Debug)]
@@ -287,9 +272,6 @@ fn check_usage(cmd: &Command) -> std::result::Result<(), Usage> {
         }
         Command::Config(c) if !c.root => bad("config: only --root is supported"),
         Command::Message(m) if m.words.is_empty() => bad("message: no message given"),
-        Command::Probe(p) if p.disk.contains('/') && !p.disk.starts_with("/dev/") => {
-            bad("probe: name a disk, as sdX")
-        }
         _ => Ok(()),
     }
 }
@@ -315,13 +297,6 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
         }
         Command::Supervise(c) => commands::supervise(&sys, &top, &c, &Policy::default())?,
         Command::Shutdown(_) => commands::shutdown(&sys, &top.dev)?,
-        Command::Probe(p) => {
-            let disk = p.disk.strip_prefix("/dev/").unwrap_or(&p.disk);
-            crate::out!(
-                "{}",
-                crate::rootdev::probe_line(&sys, &top.dev, disk, &p.root)
-            );
-        }
         Command::Message(m) => commands::message(&sys, &top.dev, &m)?,
     }
     Ok(())

@@ -147,7 +147,7 @@ fn write_atomic(path: &FsPath, text: &str) -> Result<()> {
         source: errno_of(&e),
     };
     if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d).map_err(err)?;
+        crate::nodes::make_dirs(d).map_err(err)?;
     }
     let tmp = PathBuf::from(format!("{}.mpboot-tmp", path.display()));
     let mut f = std::fs::File::create(&tmp).map_err(err)?;

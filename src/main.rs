@@ -21,6 +21,7 @@ mod partitions;
 mod probe;
 mod rootdev;
 mod sgio;
+mod stacked;
 mod supervisor;
 mod switchroot;
 mod sysfs;
@@ -40,6 +41,17 @@ use argh::FromArgs;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    // Boot mode's reader of one disk (`rootdev::read`): a child process,
+    // so that a hung disk costs a deadline; one line on stdout.
+    if let [rootdev::PROBE_ARGV0, sysfs, dev, disk, root] = strs[..] {
+        if let Ok(sys) = sysfs::Sysfs::open(sysfs) {
+            out!(
+                "{}",
+                rootdev::probe_line(&sys, std::path::Path::new(dev), disk, root)
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
     let top = match cli::Top::from_args(&["mpboot"], strs.get(1..).unwrap_or(&[])) {
         Ok(top) => top,
         Err(argh::EarlyExit { output, status }) => {

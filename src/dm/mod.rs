@@ -12,9 +12,9 @@ use nix::sys::stat::{makedev, mknod, Mode, SFlag};
 
 use crate::error::{errno_of, Error, Result};
 use crate::topology::DevT;
-use uapi::{Cmd, Reply, Request, Target};
+use uapi::{Cmd, Reply, Request};
 
-pub use uapi::{DM_NAME_LEN, DM_UUID_LEN};
+pub use uapi::{Target, DM_NAME_LEN, DM_UUID_LEN};
 
 // Small enough that listing a few dozen maps already exercises the regrowth.
 const BUF_START: usize = 2 * 1024;

@@ -221,7 +221,11 @@ fn other_disks(sys: &Sysfs, mp_paths: &[&str]) -> Result<Vec<String>> {
         .collect())
 }
 
-/// `mpboot probe DISK --root SPEC`: what a child of boot mode prints.
+/// argv[0] of boot mode's reader children: `@mpboot-probe SYSFS DEV DISK
+/// ROOT` prints `probe_line`.
+pub const PROBE_ARGV0: &str = "@mpboot-probe";
+
+/// What a reader child of boot mode prints for one disk.
 pub fn probe_line(sys: &Sysfs, dev_root: &FsPath, disk: &str, root: &str) -> String {
     read::format(&read::probe_here(sys, dev_root, disk, &parse_root(root)))
 }
@@ -362,7 +366,16 @@ fn ranked<'p>(sys: &Sysfs, paths: &[&'p Path]) -> Vec<&'p Path> {
             (seen.prio.unwrap_or(5), *p)
         })
         .collect();
-    v.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.name.cmp(&b.1.name)));
+    // A LUN has a few paths: insertion sort, stable, and no sort
+    // instantiation of its own in the binary.
+    let later = |a: &(u32, &Path), b: &(u32, &Path)| (a.0, &b.1.name) < (b.0, &a.1.name);
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && later(&v[j - 1], &v[j]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     v.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -8,14 +8,10 @@
 //! not answered by the deadline is killed and left behind: its read ends
 //! in the kernel when it ends, and `mpboot.wait` holds.
 
-use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::fd::AsFd;
 use std::path::Path as FsPath;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::{scan_disk, DiskScan, RootSpec};
 use crate::sysfs::Sysfs;
@@ -57,7 +53,7 @@ impl Reader for InProcess<'_> {
     }
 }
 
-/// One disk, here: what `mpboot probe` prints.
+/// One disk, here: what a reader child prints.
 pub fn probe_here(sys: &Sysfs, dev_root: &FsPath, disk: &str, spec: &RootSpec) -> Probe {
     match super::open_disk(sys, dev_root, disk) {
         Some(dev) if dev.read_at(0, 512).is_some() => Probe::Read(scan_disk(&dev, spec)),
@@ -69,27 +65,32 @@ pub fn probe_here(sys: &Sysfs, dev_root: &FsPath, disk: &str, spec: &RootSpec) -
 /// for the rest of the boot: contents do not change while we wait, and a
 /// disk that hung once is not asked again (its child may still be stuck).
 pub struct Bounded {
-    /// `mpboot --sysfs S --dev D probe`, to which the disk and `--root` go.
-    pub command: Box<dyn Fn() -> Command>,
-    /// `root=` as the kernel command line gave it, for `--root`.
+    /// The sysfs and /dev roots, for the children.
+    pub sysfs: std::path::PathBuf,
+    pub dev: std::path::PathBuf,
+    /// `root=` as the kernel command line gave it.
     pub root: String,
     pub deadline: Instant,
-    pub known: BTreeMap<String, Probe>,
+    pub known: Vec<(String, Probe)>,
 }
 
 impl Reader for Bounded {
     fn read(&mut self, disks: &[String], _spec: &RootSpec) -> Vec<Probe> {
-        let todo: Vec<String> = disks
+        let known =
+            |k: &[(String, Probe)], d: &str| k.iter().find(|(x, _)| x == d).map(|(_, p)| p.clone());
+        let todo: Vec<&String> = disks
             .iter()
-            .filter(|d| !self.known.contains_key(*d))
-            .cloned()
+            .filter(|d| known(&self.known, d).is_none())
             .collect();
         if !todo.is_empty() {
             let started = Instant::now();
             let until = self.deadline.min(started + READ_MAX);
             let cmds = todo.iter().map(|d| {
-                let mut c = (self.command)();
-                c.arg(d).arg("--root").arg(&self.root);
+                use std::os::unix::process::CommandExt;
+                let mut c = Command::new("/proc/self/exe");
+                c.arg0(super::PROBE_ARGV0)
+                    .args([&self.sysfs, &self.dev])
+                    .args([d.as_str(), &self.root]);
                 c
             });
             let got = run(cmds.collect(), until);
@@ -100,15 +101,19 @@ impl Reader for Bounded {
                         started.elapsed().as_millis()
                     ));
                 }
-                self.known.insert(d, p);
+                self.known.push((d.clone(), p));
             }
         }
-        disks.iter().map(|d| self.known[d].clone()).collect()
+        disks
+            .iter()
+            .map(|d| known(&self.known, d).unwrap_or(Probe::Hung))
+            .collect()
     }
 }
 
-/// Run each command, reading its stdout, until all have answered or
-/// `until`; those still running then are killed and reported `Hung`.
+/// Run each command until all have answered or `until`; those still
+/// running then are killed and reported `Hung`. An answer is one short
+/// line, which fits the pipe: a child never waits for us to read it.
 pub fn run(cmds: Vec<Command>, until: Instant) -> Vec<Probe> {
     let mut children: Vec<Option<Child>> = cmds
         .into_iter()
@@ -120,48 +125,28 @@ pub fn run(cmds: Vec<Command>, until: Instant) -> Vec<Probe> {
                 .ok()
         })
         .collect();
-    let mut out: Vec<Option<Probe>> = children
-        .iter()
-        .map(|c| c.is_none().then_some(Probe::Unreadable))
-        .collect();
-    let mut text = vec![Vec::new(); children.len()];
+    let mut out: Vec<Option<Probe>> = vec![None; children.len()];
     loop {
-        let open: Vec<usize> = (0..children.len()).filter(|&i| out[i].is_none()).collect();
-        let left = until.saturating_duration_since(Instant::now());
-        if open.is_empty() || left.is_zero() {
-            break;
-        }
-        let mut fds: Vec<PollFd> = open
-            .iter()
-            .filter_map(|&i| children[i].as_ref()?.stdout.as_ref())
-            .map(|s| PollFd::new(s.as_fd(), PollFlags::POLLIN))
-            .collect();
-        let ms = left.as_millis().clamp(1, 60_000) as u16;
-        if poll(&mut fds, PollTimeout::from(ms)).is_err() {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        let woke: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        for (&i, _) in open.iter().zip(woke).filter(|(_, w)| *w) {
-            let Some(child) = children[i].as_mut() else {
+        for (c, o) in children.iter_mut().zip(&mut out) {
+            if o.is_some() {
+                continue;
+            }
+            let Some(child) = c else {
+                *o = Some(Probe::Unreadable);
                 continue;
             };
-            let Some(stdout) = child.stdout.as_mut() else {
-                continue;
-            };
-            let mut buf = [0u8; 256];
-            match stdout.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = child.wait();
-                    out[i] = Some(parse(&text[i]).unwrap_or(Probe::Unreadable));
+            if let Ok(Some(_)) = child.try_wait() {
+                let mut text = Vec::new();
+                if let Some(mut s) = child.stdout.take() {
+                    let _ = s.read_to_end(&mut text);
                 }
-                Ok(n) if text[i].len() < 4096 => text[i].extend_from_slice(&buf[..n]),
-                Ok(_) => out[i] = Some(Probe::Unreadable),
+                *o = Some(parse(&text).unwrap_or(Probe::Unreadable));
             }
         }
+        if out.iter().all(Option::is_some) || Instant::now() >= until {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     for (c, o) in children.iter_mut().zip(&mut out) {
         if o.is_none() {
@@ -171,48 +156,39 @@ pub fn run(cmds: Vec<Command>, until: Instant) -> Vec<Probe> {
             *o = Some(Probe::Hung);
         }
     }
-    out.into_iter().map(|o| o.unwrap_or(Probe::Hung)).collect()
+    out.into_iter().flatten().collect()
 }
 
-/// `mpboot probe`'s one line: `readable=yes matched=none|disk|N container=yes|no`
-/// or `readable=no`.
+/// A reader child's one line: `-` (unreadable), or `M C`: M the match
+/// (`-1` none, `0` the whole disk, else the partition), C `1` when LVM2 or
+/// LUKS is there.
 pub fn format(p: &Probe) -> String {
     match p {
-        Probe::Read(s) => format!(
-            "readable=yes matched={} container={}",
-            match s.matched {
-                None => "none".to_string(),
-                Some(None) => "disk".to_string(),
-                Some(Some(n)) => n.to_string(),
-            },
-            if s.container { "yes" } else { "no" }
-        ),
-        _ => "readable=no".to_string(),
+        Probe::Read(s) => {
+            let m = s.matched.map_or(-1, |p| p.map_or(0, i64::from));
+            format!("{m} {}", u8::from(s.container))
+        }
+        _ => "-".into(),
     }
 }
 
 pub fn parse(out: &[u8]) -> Option<Probe> {
     let line = std::str::from_utf8(out).ok()?.lines().next()?;
-    let mut readable = None;
-    let mut matched = None;
-    let mut container = None;
-    for kv in line.split_whitespace() {
-        match kv.split_once('=')? {
-            ("readable", v) => readable = Some(v == "yes"),
-            ("matched", "none") => matched = Some(None),
-            ("matched", "disk") => matched = Some(Some(None)),
-            ("matched", n) => matched = Some(Some(Some(n.parse().ok()?))),
-            ("container", v) => container = Some(v == "yes"),
-            _ => return None,
-        }
+    if line == "-" {
+        return Some(Probe::Unreadable);
     }
-    match (readable?, matched, container) {
-        (false, ..) => Some(Probe::Unreadable),
-        (true, Some(matched), Some(container)) => {
-            Some(Probe::Read(DiskScan { matched, container }))
-        }
-        _ => None,
-    }
+    let (m, c) = line.split_once(' ')?;
+    let matched = match m.parse::<i64>().ok()? {
+        -1 => None,
+        0 => Some(None),
+        n => Some(Some(u32::try_from(n).ok()?)),
+    };
+    let container = match c {
+        "0" => false,
+        "1" => true,
+        _ => return None,
+    };
+    Some(Probe::Read(DiskScan { matched, container }))
 }
 
 #[cfg(test)]
@@ -233,9 +209,9 @@ mod tests {
         let got = run(
             vec![
                 sh("sleep 30"),
-                sh("echo readable=yes matched=2 container=no"),
-                sh("echo readable=no"),
-                sh("echo 'readable=yes matched=x'"),
+                sh("echo 2 0"),
+                sh("echo -"),
+                sh("echo '2 x'"),
                 Command::new("/nonexistent/mpboot"),
             ],
             t0 + Duration::from_millis(500),
@@ -278,7 +254,7 @@ mod tests {
             assert_eq!(parse(format(&p).as_bytes()), Some(p));
         }
         let mut rng = crate::testrand::Rng::new(7);
-        let alphabet = b"readable=yesnomatched=container 0129\n\xff";
+        let alphabet = b"- 0129\n\xff";
         for _ in 0..20_000 {
             let s: Vec<u8> = (0..rng.below(60))
                 .map(|_| alphabet[rng.below(alphabet.len())])

@@ -323,7 +323,7 @@ impl Supervisor<'_> {
                 }
             }
         }
-        let _ = std::fs::create_dir_all(&self.opts.run_dir);
+        let _ = crate::nodes::make_dirs(&self.opts.run_dir);
         let tmp = self.opts.run_dir.join("state.tmp");
         if std::fs::write(&tmp, s).is_ok() {
             let _ = std::fs::rename(tmp, self.opts.run_dir.join("state"));
