@@ -4,7 +4,8 @@
 # queued on the map resume within 10 s with no multipathd. The boot log
 # keeps its decisive lines with 8 paths (the kernel's /dev/kmsg rate limit
 # drops lines past 10 in 5 s per file). Roots that are not ours (LVM's
-# vg-lv, /dev/nfs) are decided at once, nothing made.
+# vg-lv, /dev/nfs) are decided at once, nothing made. A disk that never
+# answers costs its read deadline, and mpboot.wait holds.
 . /lib/testlib.sh
 W=1Linux_scsi_debug_2000
 sup_pid() { pidof @mpboot 2>/dev/null | cut -d' ' -f1; }
@@ -84,3 +85,16 @@ check "no multipathd was involved" sh -c "! pidof multipathd"
 kill $P
 wait_for 50 sh -c "! kill -0 $P 2>/dev/null"
 mpboot remove --all >/dev/null
+
+# A disk that never answers (scsi_debug drops every command: the SCSI
+# timeout, then error handling, per read): boot mode's reads of it are
+# children with a deadline, so mpboot.wait holds, and it says which disks
+# it passed over. Last here: the dropped commands linger in the kernel.
+echo 1 >/sys/bus/pseudo/drivers/scsi_debug/every_nth
+echo 4 >/sys/bus/pseudo/drivers/scsi_debug/opts
+boot "root=UUID=00000000-1111-2222-3333-444444444444 mpboot.wait=8 mpboot.supervise=no"
+echo 0 >/sys/bus/pseudo/drivers/scsi_debug/opts
+echo 0 >/sys/bus/pseudo/drivers/scsi_debug/every_nth
+expect_eq "hung disks: exit 1, root not found" $rc 1
+check "hung disks: mpboot.wait (8 s) holds ($took ms)" test "$took" -lt 11000
+check "hung disks: the reads that did not answer are named" grep -q "no answer to a read within" /tmp/boot.err

@@ -58,6 +58,15 @@ for r in "UUID=$U" "PARTUUID=$PU" "LABEL=myroot" "PARTLABEL=rootfs" \
     mpboot remove --all >/dev/null
 done
 
+# Root's own map made, another named LUN missing: exit 1 for the missing
+# one, but root is recorded, so the initramfs mounts it from the map.
+boot "root=PARTUUID=$PU mpboot.wwid=$W,36001405deadbeef mpboot.wait=2"; rc=$?
+sed 's/^/# /' /tmp/boot.err
+expect_eq "root's LUN made, another missing: exit 1" $rc 1
+expect_eq "root's LUN made, another missing: root still recorded" "$(cat /run/mpboot/root 2>/dev/null)" "/dev/mapper/$W-part2"
+rm -f /run/mpboot/root
+mpboot remove --all >/dev/null
+
 boot "root=UUID=$U"
 mount -o ro /dev/mapper/$W-part2 /mnt
 expect_eq "root mounts through /dev/mapper and reads back" "$(cat /mnt/proof)" "root file system proof"

@@ -77,6 +77,22 @@ wait $pid
 echo "# CPU while waiting 2 s: $ticks ticks of 10 ms"
 check "waiting is idle: under 10 ticks of CPU in 2 s" test "$ticks" -lt 10
 
+# SIGTERM while waiting (a unit stopped, a shutdown): ends at once, says
+# so, nothing made.
+boot "mpboot.wwid=36001405deadbeef mpboot.wait=30" &
+pid=$!
+sleep 1
+mp=$(pidof mpboot | cut -d' ' -f1)
+t0=$(now_ms)
+kill -TERM "$mp"
+wait $pid; rc=$?
+t1=$(now_ms)
+sed 's/^/# /' /tmp/boot.err
+expect_eq "SIGTERM while waiting: exit 1" $rc 1
+check "SIGTERM while waiting: ended at once ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 2000
+check "SIGTERM while waiting: says so" grep -q "stopped by signal 15 while waiting for paths; nothing made" /tmp/boot.err
+expect_eq "SIGTERM while waiting: nothing created" "$(dmsetup ls)" "No devices found"
+
 # 5. Switched off.
 boot "rd.multipath=0 mpboot.wwid=$W"; expect_eq "rd.multipath=0: exit 0" $? 0
 boot "mpboot=off"; expect_eq "mpboot=off: exit 0" $? 0
