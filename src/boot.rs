@@ -486,6 +486,9 @@ impl<'a> Boot<'a> {
         done: &Result<Made>,
     ) {
         if self.root_at.is_none() {
+            // Looked for after assembly, perhaps past the wait's deadline:
+            // these reads get their own.
+            self.reader.deadline = Instant::now() + rootdev::READ_MAX;
             if let Some(r) = &self.args.root {
                 let spec = rootdev::parse_root(r);
                 let assembled = |w: &str, _: &[&Path]| wwids.iter().any(|x| x == w);

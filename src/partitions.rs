@@ -373,6 +373,14 @@ fn logical(
 pub mod tests {
     use super::*;
 
+    /// (number, start, size) of each partition.
+    fn layout(t: &Table) -> Vec<(u32, u64, u64)> {
+        t.partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size))
+            .collect()
+    }
+
     /// An in-memory disk of 512-byte sectors.
     pub struct Disk(pub Vec<u8>);
 
@@ -534,11 +542,7 @@ pub mod tests {
         mbr_entry(d.at(0), 1, 0x83, 100, 10);
         mbr_entry(d.at(0), 2, 0x83, 2, 4);
         let t = d.table().unwrap().unwrap();
-        let got: Vec<_> = t
-            .partitions
-            .iter()
-            .map(|p| (p.number, p.start, p.size))
-            .collect();
+        let got = layout(&t);
         assert_eq!(got, vec![(1, 10, 54), (3, 2, 4)]);
         assert_eq!(t.notes.len(), 2, "{:?}", t.notes);
         // An EBR pointing at itself: the chain ends there.
@@ -583,11 +587,7 @@ pub mod tests {
         // Extended B: one logical, numbered on from A's.
         mbr_entry(d.at(10240), 0, 0x83, 64, 128);
         let t = d.table().unwrap().unwrap();
-        let got: Vec<_> = t
-            .partitions
-            .iter()
-            .map(|p| (p.number, p.start, p.size))
-            .collect();
+        let got = layout(&t);
         assert_eq!(
             got,
             vec![

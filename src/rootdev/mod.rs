@@ -11,7 +11,7 @@ mod read;
 
 #[cfg(test)]
 pub use read::InProcess;
-pub use read::{Bounded, Probe, Reader};
+pub use read::{Bounded, Probe, Reader, READ_MAX};
 
 use std::collections::BTreeMap;
 use std::path::Path as FsPath;
@@ -716,49 +716,30 @@ mod tests {
         let s = scan(&sys).unwrap();
         let luns = by_wwid(&s.paths);
         let spec = parse_root(&format!("UUID={ROOT_UUID}"));
-        let to_wwid = |n: &str| Some(n.to_string());
-        let mp = |_: &str, p: &[&Path]| p.len() >= 2;
-        let mut r = Recorder(
-            InProcess {
-                sys: &sys,
-                dev_root: &t.root,
-            },
-            vec![],
-        );
-        assert_eq!(
-            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
-            on(None)
-        );
+        // What resolve finds, and which disks it read, in order.
+        let look = || {
+            let to_wwid = |n: &str| Some(n.to_string());
+            let mp = |_: &str, p: &[&Path]| p.len() >= 2;
+            let mut r = Recorder(
+                InProcess {
+                    sys: &sys,
+                    dev_root: &t.root,
+                },
+                vec![],
+            );
+            let found = resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap();
+            (found, r.1)
+        };
         // Best-ranked first: the optimized path, and no other was needed.
-        assert_eq!(r.1, vec!["sdb".to_string()]);
+        assert_eq!(look(), (on(None), vec!["sdb".to_string()]));
         // With the good paths unreadable too, the standby one is tried
         // last; nothing readable: not found yet, never an error.
         std::fs::remove_file(t.root.join("sdb")).unwrap();
-        let mut r = Recorder(
-            InProcess {
-                sys: &sys,
-                dev_root: &t.root,
-            },
-            vec![],
-        );
-        assert_eq!(
-            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
-            on(None)
-        );
-        assert_eq!(r.1, vec!["sdb".to_string(), "sdc".to_string()]);
+        assert_eq!(look(), (on(None), vec!["sdb".into(), "sdc".into()]));
         std::fs::remove_file(t.root.join("sdc")).unwrap();
-        let mut r = Recorder(
-            InProcess {
-                sys: &sys,
-                dev_root: &t.root,
-            },
-            vec![],
-        );
-        assert_eq!(
-            resolve(&spec, &luns, &to_wwid, &mp, &sys, &mut r).unwrap(),
-            not_yet()
-        );
-        assert_eq!(r.1, vec!["sdb", "sdc", "sda"]);
+        let (found, read) = look();
+        assert_eq!(found, not_yet());
+        assert_eq!(read, vec!["sdb", "sdc", "sda"]);
     }
 
     /// The same file system UUID on a local disk and on a LUN (a SAN copy

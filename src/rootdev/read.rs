@@ -70,6 +70,7 @@ pub struct Bounded {
     pub dev: std::path::PathBuf,
     /// `root=` as the kernel command line gave it.
     pub root: String,
+    /// No read goes on past this: the boot's deadline while it waits.
     pub deadline: Instant,
     pub known: Vec<(String, Probe)>,
 }
