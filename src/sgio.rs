@@ -265,6 +265,22 @@ pub fn sg_name(sys: &crate::sysfs::Sysfs, disk: &str) -> Option<String> {
         .next()
 }
 
+/// What a command's fd said to `poll`: None, nothing; Some(false), an
+/// answer (or an error) to read; Some(true), hung up or invalid with
+/// nothing to read. While a SCSI device is being removed with a command
+/// in flight, sg reports only POLLHUP and `read` says EAGAIN until the
+/// command ends: a caller that polls such an fd again spins.
+pub fn woke(revents: Option<nix::poll::PollFlags>) -> Option<bool> {
+    use nix::poll::PollFlags;
+    let r = revents?;
+    if r.intersects(PollFlags::POLLIN | PollFlags::POLLERR) {
+        Some(false)
+    } else {
+        r.intersects(PollFlags::POLLHUP | PollFlags::POLLNVAL)
+            .then_some(true)
+    }
+}
+
 /// One command in flight on a path's `/dev/sgN`, submitted with `write`
 /// and collected with `read` once the fd polls readable. The sense and
 /// data buffers live here: the driver copies into them at `read` time,

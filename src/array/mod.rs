@@ -373,7 +373,7 @@ fn run(
 fn collect(jobs: &mut [Job], deadline: Instant) {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
-        let ready: Vec<usize> = {
+        let ready: Vec<(usize, bool)> = {
             let (waiting, mut fds): (Vec<usize>, Vec<PollFd>) = jobs
                 .iter()
                 .enumerate()
@@ -391,14 +391,15 @@ fn collect(jobs: &mut [Job], deadline: Instant) {
             }
             fds.iter()
                 .zip(&waiting)
-                .filter(|(f, _)| f.revents().is_some_and(|r| !r.is_empty()))
-                .map(|(_, &i)| i)
+                .filter_map(|(f, &i)| Some((i, sgio::woke(f.revents())?)))
                 .collect()
         };
-        for i in ready {
+        for (i, hup) in ready {
             let j = &mut jobs[i];
             let Some(c) = j.cmd.as_mut() else { continue };
             match c.collect() {
+                // Hung up with no answer (the device is going): no answer.
+                Ok(None) if hup => {}
                 Ok(None) => continue,
                 Ok(Some(done)) => {
                     j.reply = Some(Reply {

@@ -48,6 +48,8 @@ pub fn state_verdict(state: Option<&str>) -> StateVerdict {
 /// Most checks in flight at once: bounds open fds and kernel commands.
 /// More due paths wait for the next turn of the loop.
 const MAX_IN_FLIGHT: usize = 256;
+/// How long a due path waits for a place among those in flight.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 static SYNC_FALLBACK_SAID: AtomicBool = AtomicBool::new(false);
 
@@ -127,7 +129,12 @@ impl Supervisor<'_> {
                         continue;
                     }
                     StateVerdict::Down => Some(Tur::Down),
-                    StateVerdict::Check if budget == 0 => continue,
+                    StateVerdict::Check if budget == 0 => {
+                        // Sent when an answer frees a place; until then not
+                        // due, or the loop would not sleep.
+                        p.next_check = now + BUDGET_WAIT;
+                        continue;
+                    }
                     StateVerdict::Check => {
                         budget -= 1;
                         submit(self.sys, self.dev_root, p, now)
@@ -167,13 +174,31 @@ impl Supervisor<'_> {
             .min()
     }
 
-    /// Collect the answer of a check whose fd polled readable.
-    pub fn collect(&mut self, name: &str, dev: &str) {
+    /// Collect the answer of a check whose fd polled readable, or hung up
+    /// (`hup`: the device is being removed, and the sg driver reports only
+    /// POLLHUP until the command ends, `read` saying EAGAIN). A hung-up
+    /// check with no answer is dropped, its fd closed (the command ends in
+    /// the kernel; nothing reads into our buffers after that), and the path
+    /// judged down: polling it again would return at once, for ever.
+    pub fn collect(&mut self, name: &str, dev: &str, hup: bool) {
         let Some(p) = self.maps.get_mut(name).and_then(|m| m.paths.get_mut(dev)) else {
             return;
         };
         let Some(c) = p.check.as_mut() else { return };
         let answer = match c.collect() {
+            Ok(None) if hup => {
+                log::detail(&format!(
+                    "{}: its device hung up with a check in flight",
+                    p.name
+                ));
+                p.check = None;
+                if std::mem::take(&mut p.stalled) {
+                    // Judged down already, at its deadline.
+                    p.next_check = Instant::now();
+                    return;
+                }
+                Tur::Down
+            }
             Ok(None) => return,
             Ok(Some(d)) => sgio::classify(d.status, d.host, d.driver, c.sense(&d), p.passive),
             Err(e) => {
@@ -317,5 +342,117 @@ mod tests {
         for (state, want) in cases {
             assert_eq!(state_verdict(state), want, "{state:?}");
         }
+    }
+}
+
+/// The loop's own functions against check fds that never answer (a FIFO
+/// nobody writes to, as a hung path's sg fd) and that only hang up.
+#[cfg(test)]
+mod spin_tests {
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::time::{Duration, Instant};
+
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+    use super::super::state::{next_due, Map, PathState};
+    use crate::sgio::{woke, AsyncCmd};
+
+    fn fifo(tag: &str) -> std::path::PathBuf {
+        let p = std::env::temp_dir().join(format!("mpboot-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&p);
+        nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        p
+    }
+
+    /// One map, one path with a check in flight that never answers, due
+    /// (as `submit` leaves it) a second ago.
+    fn in_flight(cmd: AsyncCmd) -> BTreeMap<String, Map> {
+        let now = Instant::now();
+        let p = PathState {
+            name: "sda".into(),
+            next_check: now - Duration::from_secs(1),
+            check: Some(cmd),
+            deadline: now + Duration::from_secs(30),
+            stalled: false,
+            retries: 0,
+            sg: None,
+            passive: None,
+        };
+        let m = Map {
+            name: "m".into(),
+            paths: BTreeMap::from([("8:0".to_string(), p)]),
+            round: BTreeSet::from(["8:0".to_string()]),
+            all_down_checks: 0,
+            queueing_off: false,
+        };
+        BTreeMap::from([("m".to_string(), m)])
+    }
+
+    /// The loop sleeps while a check is in flight: a handful of turns in
+    /// 500 ms (its 1 s tick), where it once turned 89,667 times.
+    #[test]
+    fn a_check_in_flight_is_not_due() {
+        let f = fifo("inflight");
+        let maps = in_flight(AsyncCmd::open(&f, 0).unwrap());
+        let _ = std::fs::remove_file(&f);
+        let start = Instant::now();
+        let mut turns = 0;
+        while start.elapsed() < Duration::from_millis(500) {
+            let now = Instant::now();
+            let until = next_due(&maps)
+                .unwrap_or(now + Duration::from_secs(1))
+                .min(now + Duration::from_secs(1))
+                .min(start + Duration::from_millis(500));
+            let fd = maps["m"].paths["8:0"].check.as_ref().unwrap().fd();
+            let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+            // Rounded up, as the loop's own wait never asks for 0 ms
+            // unless something is due.
+            let ms = until
+                .saturating_duration_since(now)
+                .as_micros()
+                .div_ceil(1000) as u16;
+            poll(&mut fds, PollTimeout::from(ms)).unwrap();
+            assert_eq!(woke(fds[0].revents()), None);
+            turns += 1;
+        }
+        assert!(turns <= 5, "{turns} turns in 500 ms");
+        // Stalled (its deadline passed): due again at its time.
+        let mut maps = maps;
+        let p = maps.get_mut("m").unwrap().paths.get_mut("8:0").unwrap();
+        p.stalled = true;
+        assert_eq!(next_due(&maps), Some(p_next(&maps)));
+    }
+
+    fn p_next(maps: &BTreeMap<String, Map>) -> Instant {
+        maps["m"].paths["8:0"].next_check
+    }
+
+    /// A device being removed: its fd reports only POLLHUP, which is a
+    /// wake-up to act on, not an answer to wait for.
+    #[test]
+    fn a_hang_up_is_told_apart() {
+        use std::os::unix::fs::OpenOptionsExt;
+        let f = fifo("hup");
+        let reader = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&f)
+            .unwrap();
+        drop(std::fs::OpenOptions::new().write(true).open(&f).unwrap());
+        let _ = std::fs::remove_file(&f);
+        let mut fds = [PollFd::new(
+            std::os::fd::AsFd::as_fd(&reader),
+            PollFlags::POLLIN,
+        )];
+        poll(&mut fds, PollTimeout::from(100u16)).unwrap();
+        assert_eq!(woke(fds[0].revents()), Some(true));
+        assert_eq!(
+            woke(Some(PollFlags::POLLIN | PollFlags::POLLHUP)),
+            Some(false)
+        );
+        assert_eq!(woke(Some(PollFlags::POLLERR)), Some(false));
+        assert_eq!(woke(Some(PollFlags::POLLNVAL)), Some(true));
+        assert_eq!(woke(Some(PollFlags::empty())), None);
+        assert_eq!(woke(None), None);
     }
 }

@@ -111,22 +111,27 @@ struct Woken {
     dm: bool,
     uevent: bool,
     signal: bool,
-    /// Checks whose answer is in: (map, path).
-    checks: Vec<(String, String)>,
+    /// Checks to look at: (map, path, hung up with no answer to read).
+    checks: Vec<(String, String, bool)>,
 }
 
-/// Sleep in `poll` until an event, an answer or `until`.
-fn wait(s: &Supervisor, listener: &Listener, sfd: &SignalFd, until: Instant) -> Woken {
+/// Sleep in `poll` until an event, an answer or `until`. The DM control
+/// fd is left out where it cannot be armed (kernels before 4.13): it
+/// would poll readable at once, for ever.
+fn wait(s: &Supervisor, listener: &Listener, sfd: &SignalFd, dm: bool, until: Instant) -> Woken {
     let ms = until
         .saturating_duration_since(Instant::now())
         .as_millis()
         .min(60_000) as u16;
     let checks = s.check_fds();
     let mut fds = vec![
-        PollFd::new(s.ctl.as_fd(), PollFlags::POLLIN),
         PollFd::new(listener.as_fd(), PollFlags::POLLIN),
         PollFd::new(sfd.as_fd(), PollFlags::POLLIN),
     ];
+    if dm {
+        fds.push(PollFd::new(s.ctl.as_fd(), PollFlags::POLLIN));
+    }
+    let first_check = fds.len();
     fds.extend(
         checks
             .iter()
@@ -136,19 +141,17 @@ fn wait(s: &Supervisor, listener: &Listener, sfd: &SignalFd, until: Instant) -> 
         Ok(_) | Err(nix::errno::Errno::EINTR) => {}
         Err(e) => log::warn(&format!("poll: {e}")),
     }
-    let ready = |f: &PollFd| {
-        f.revents()
-            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR))
-    };
+    let ready = |f: &PollFd| crate::sgio::woke(f.revents()) == Some(false);
     Woken {
-        dm: ready(&fds[0]),
-        uevent: ready(&fds[1]),
-        signal: ready(&fds[2]),
+        uevent: ready(&fds[0]),
+        signal: ready(&fds[1]),
+        dm: dm && ready(&fds[2]),
         checks: checks
             .iter()
-            .zip(&fds[3..])
-            .filter(|(_, f)| ready(f))
-            .map(|((m, d, _), _)| (m.clone(), d.clone()))
+            .zip(&fds[first_check..])
+            .filter_map(|((m, d, _), f)| {
+                Some((m.clone(), d.clone(), crate::sgio::woke(f.revents())?))
+            })
             .collect(),
     }
 }
@@ -182,7 +185,8 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         std::process::id(),
         s.maps.len()
     ));
-    if s.ctl.arm_poll().is_err() {
+    let dm_events = s.ctl.arm_poll().is_ok();
+    if !dm_events {
         log::warn("DM_DEV_ARM_POLL not supported: reading map status on the checker's timer");
     }
     s.write_state();
@@ -209,7 +213,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         if let Some(d) = s.next_deadline() {
             until = until.min(d);
         }
-        let woken = wait(&s, &listener, &sfd, until);
+        let woken = wait(&s, &listener, &sfd, dm_events, until);
         if woken.signal {
             if let Ok(Some(si)) = sfd.read_signal() {
                 log::notice(&format!("signal {}: exiting", si.ssi_signo));
@@ -223,8 +227,8 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         if follow_root(&mut follower) {
             next_reconcile = Instant::now();
         }
-        for (map, dev) in &woken.checks {
-            s.collect(map, dev);
+        for (map, dev, hup) in &woken.checks {
+            s.collect(map, dev, *hup);
         }
         s.expire(Instant::now());
         if woken.uevent && handle_uevents(&mut s, &listener)? {

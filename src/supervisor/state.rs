@@ -49,6 +49,20 @@ pub struct Map {
     pub queueing_off: bool,
 }
 
+/// The next moment a path is due for a check. A path with a check in
+/// flight is not due: its answer wakes the loop through its fd, its
+/// deadline through `next_deadline`. Counting its past due time made the
+/// loop poll with a zero timeout, again and again, for as long as a hung
+/// path's command was in the kernel. A stalled check (deadline passed) is
+/// looked at again at its due time.
+pub fn next_due(maps: &BTreeMap<String, Map>) -> Option<Instant> {
+    maps.values()
+        .flat_map(|m| m.paths.values())
+        .filter(|p| p.check.is_none() || p.stalled)
+        .map(|p| p.next_check)
+        .min()
+}
+
 pub struct Supervisor<'a> {
     pub sys: &'a Sysfs,
     pub dev_root: &'a FsPath,
@@ -274,11 +288,7 @@ impl Supervisor<'_> {
 
     /// The next moment a path is due for a check.
     pub fn next_due(&self) -> Instant {
-        self.maps
-            .values()
-            .flat_map(|m| m.paths.values().map(|p| p.next_check))
-            .min()
-            .unwrap_or_else(|| Instant::now() + self.opts.ok_interval)
+        next_due(&self.maps).unwrap_or_else(|| Instant::now() + self.opts.ok_interval)
     }
 
     /// Where `mpboot status` reads the supervisor's view: written after
