@@ -5,7 +5,8 @@
 # events are served at once (a path deleted and rescanned), the status
 # view stays current, and A's hung paths are failed at their command
 # timeout plus one round, with one command in flight each. When A answers
-# again, its paths are reinstated.
+# again, its paths are reinstated. The supervisor's CPU while the hung
+# checks are in flight stays low.
 . /lib/testlib.sh
 scsi_debug_paths 2
 lio_lun other 2
@@ -35,6 +36,10 @@ sleep 6
 w=$(awk '$1 == "State:" {print $2}' /proc/$P/status)
 echo "# supervisor state during the hang: $w; wchan $(cat /proc/$P/wchan)"
 check "the supervisor is not stuck in the kernel during the hang (state $w)" test "$w" != D
+# Its CPU from here until the hung paths are failed: their checks are in
+# flight all along, and the loop must sleep meanwhile.
+cpu() { awk '{print $14 + $15}' /proc/$P/stat; }
+c0=$(cpu) t0=$(now_ms)
 
 # Map B's events during the hang: a path deleted, then found again.
 bd=$(devnum $b2)
@@ -61,6 +66,11 @@ for d in sda sdb; do
     echo "# hung path $d failed $(($(now_ms) - t_hang)) ms after the hang began"
     check "hung path $d failed by the checker" test "$t" -ge 0
 done
+c1=$(cpu) t1=$(now_ms)
+pct=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", c * 10 * 100 / t }')
+echo "# supervisor CPU with hung checks in flight: $((c1 - c0)) ticks of 10 ms in $((t1 - t0)) ms ($pct % of a vCPU)"
+check "the supervisor sleeps while hung checks are in flight ($pct % of a vCPU, under 25 %)" \
+    awk -v p="$pct" 'BEGIN { exit !(p < 25) }'
 elapsed=$(($(now_ms) - t_hang))
 check "within the command timeout plus a round of checks ($elapsed ms <= 20000 + 5000 + 2000)" test "$elapsed" -le 27000
 check "it said why" sh -c "dmesg | grep -q 'did not answer within its 20 s command timeout'"
