@@ -18,6 +18,16 @@ EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_g
 
 log() { printf '%s\n' "vm: $*" >&2; }
 
+# The wall time of each stage run-tests and tests/vm/run noted in
+# $MPBOOT_STAGES ("name seconds" lines), as a table with the total since
+# $MPBOOT_T0.
+stage_table() {
+    [ -n "${MPBOOT_STAGES:-}" ] && [ -f "$MPBOOT_STAGES" ] || return 0
+    echo "stage                              seconds"
+    awk '{printf "%-34s %7d\n", $1, $2}' "$MPBOOT_STAGES"
+    printf '%-34s %7d\n' total $(($(date +%s) - ${MPBOOT_T0:-$(date +%s)}))
+}
+
 need_packages() {
     local missing=()
     command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
