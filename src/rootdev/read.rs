@@ -4,7 +4,7 @@
 //! retries plus error handling, and no thread of ours can leave it early:
 //! a process whose thread waits in the kernel cannot exit either, so the
 //! initramfs script that ran mpboot would wait too. So each disk is read
-//! by a child process (`mpboot probe`), all at once, and a child that has
+//! by a child process (argv[0] `@mpboot-probe`), all at once, and a child that has
 //! not answered by the deadline is killed and left behind: its read ends
 //! in the kernel when it ends, and `mpboot.wait` holds.
 
