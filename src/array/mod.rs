@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use crate::log;
+use nix::errno::Errno;
+
 use crate::sgio::{self, AsyncCmd, Done};
 use crate::sysfs::Sysfs;
 use crate::topology::{alua_prio, Path};
@@ -307,8 +309,9 @@ fn attach_alua(sys: &Sysfs, paths: &mut [Path]) {
     }
 }
 
-/// Send every job on its path's sg node, `BATCH` at a time, and collect
-/// what is answered within `wait`.
+/// Send every job, `BATCH` at a time (fewer when the helper processes of
+/// paths with no sg node are all busy), and collect what is answered
+/// within `wait`.
 fn run(
     sys: &Sysfs,
     dev_root: &FsPath,
@@ -317,41 +320,23 @@ fn run(
     wait: Duration,
     make_nodes: bool,
 ) {
-    for chunk in jobs.chunks_mut(BATCH) {
-        for j in chunk.iter_mut() {
-            let p = &paths[j.path];
-            let Some(node) = sgio::sg_node(sys, dev_root, &p.name, make_nodes) else {
-                if !make_nodes && sgio::sg_name(sys, &p.name).is_some() {
-                    log::detail(&format!(
-                        "{}: no sg node in {}, and a dry run or a listing makes none: \
-                         the array is not asked",
-                        p.name,
-                        dev_root.display()
-                    ));
-                    continue;
-                }
-                if !NO_SG_SAID.swap(true, Ordering::Relaxed) {
-                    log::warn(&format!(
-                        "{}: no sg device (is the sg module loaded?): arrays are not asked, \
-                         priorities come from sysfs",
-                        p.name
-                    ));
-                }
-                continue;
-            };
-            let ms = sgio::command_timeout(sys, &p.name).as_millis() as u32;
-            let q = j.query;
-            match AsyncCmd::open(&node, q.data_len())
-                .and_then(|mut c| c.submit(&q.cdb(), ms).map(|()| c))
-            {
-                Ok(c) => j.cmd = Some(c),
-                Err(e) => log::detail(&format!(
-                    "{}: cannot ask the array on {}: {e}",
-                    p.name,
-                    node.display()
-                )),
+    let mut next = 0;
+    while next < jobs.len() {
+        let start = next;
+        while next < jobs.len() && next - start < BATCH {
+            match send(
+                sys,
+                dev_root,
+                &paths[jobs[next].path],
+                &mut jobs[next],
+                make_nodes,
+            ) {
+                // Busy helpers: collect these first, then send it again.
+                Err(e) if sgio::ours(e) && next > start => break,
+                _ => next += 1,
             }
         }
+        let chunk = &mut jobs[start..next];
         collect(chunk, Instant::now() + wait);
         let silent: Vec<String> = chunk
             .iter_mut()
@@ -365,6 +350,43 @@ fn run(
                 silent.len(),
                 crate::text::first_few(&silent, 8)
             ));
+        }
+    }
+}
+
+/// Send one job on its path's sg node; with none (no `sg` module, or a
+/// dry run or a listing, which make no node), on the disk's own node.
+fn send(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    p: &Path,
+    j: &mut Job,
+    make_nodes: bool,
+) -> Result<(), Errno> {
+    let route = sgio::Route::of(sys, dev_root, &p.name, make_nodes);
+    if matches!(route, sgio::Route::Disk(_)) && !NO_SG_SAID.swap(true, Ordering::Relaxed) {
+        log::detail(&format!(
+            "{}: no sg node: arrays are asked through the disks' own nodes, in helper processes",
+            p.name
+        ));
+    }
+    let ms = sgio::command_timeout(sys, &p.name).as_millis() as u32;
+    let q = j.query;
+    match route
+        .open(q.data_len())
+        .and_then(|mut c| c.submit(&q.cdb(), ms).map(|()| c))
+    {
+        Ok(c) => {
+            j.cmd = Some(c);
+            Ok(())
+        }
+        Err(e) => {
+            log::detail(&format!(
+                "{}: cannot ask the array on {}: {e}",
+                p.name,
+                route.node().display()
+            ));
+            Err(e)
         }
     }
 }

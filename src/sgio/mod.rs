@@ -1,9 +1,11 @@
-//! SCSI commands: the path checker's TEST UNIT READY synchronously
-//! through `SG_IO` on a path's block device, and any command (TUR, REPORT
-//! TARGET PORT GROUPS, INQUIRY) asynchronously through the sg driver's v3
-//! write/read interface on its `/dev/sgN`, whose fd polls readable when
-//! the answer is there. The `unsafe` calls are the ioctl in `Sg::command`
-//! and the write and read in `AsyncCmd`.
+//! SCSI commands (TUR, REPORT TARGET PORT GROUPS, INQUIRY), sent without
+//! waiting: through the sg driver's v3 write/read interface on a path's
+//! `/dev/sgN`, whose fd polls readable when the answer is there, or, with
+//! no sg device, through `SG_IO` on the disk's own node in a helper child
+//! whose pipe polls readable (`helper`). Their answers are judged here as
+//! multipath-tools' tur checker judges them. The `unsafe` calls are the
+//! ioctl in `Sg::command`, the write and read in `AsyncCmd`, and the
+//! helper's fork, waitpid and `_exit`.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -11,6 +13,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use nix::errno::Errno;
+
+mod helper;
 
 /// `struct sg_io_hdr` from `<scsi/sg.h>`.
 #[repr(C)]
@@ -48,6 +52,9 @@ const SG_DXFER_FROM_DEV: i32 = -3;
 /// TEST UNIT READY.
 pub const TUR: [u8; 6] = [0; 6];
 
+/// Sense bytes kept per command.
+pub const SENSE_LEN: usize = 32;
+
 /// What a path answered, as multipath-tools' tur checker reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tur {
@@ -81,15 +88,22 @@ impl Sg {
         Ok(Sg { file })
     }
 
-    /// A command with no data phase; returns (status, host, driver, sense).
-    fn command(&self, cdb: &[u8], timeout_ms: u32) -> Result<(u8, u16, u16, [u8; 32]), Errno> {
-        let mut sense = [0u8; 32];
-        let mut hdr = hdr_for(&mut sense, cdb, timeout_ms, &mut []);
+    /// One command through SG_IO, sense into `sense`, data (if any) into
+    /// `data`; the calling thread waits for it.
+    fn command(
+        &self,
+        cdb: &[u8],
+        timeout_ms: u32,
+        sense: &mut [u8],
+        data: &mut [u8],
+    ) -> Result<Done, Errno> {
+        let mut hdr = hdr_for(sense, cdb, timeout_ms, data);
         // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
         // compile time) that lives across the call; its pointers reference
-        // `cdb` (cmd_len bytes, read only) and `sense` (mx_sb_len bytes,
-        // written at most that many), both alive until the ioctl returns,
-        // and no data buffer (dxfer_len 0, DXFER_NONE). The fd is open.
+        // `cdb` (cmd_len bytes, read only), `sense` (mx_sb_len bytes) and
+        // `data` (dxfer_len bytes, or none with DXFER_NONE), written at
+        // most that many and all alive until the ioctl returns. The fd is
+        // open.
         let rc = unsafe {
             libc::ioctl(
                 self.file.as_raw_fd(),
@@ -100,47 +114,13 @@ impl Sg {
         if rc < 0 {
             return Err(Errno::last());
         }
-        Ok((hdr.status, hdr.host_status, hdr.driver_status, sense))
-    }
-
-    pub fn test_unit_ready(&self, timeout_ms: u32) -> Result<Tur, Errno> {
-        let (status, host, driver, sense) = self.command(&TUR, timeout_ms)?;
-        Ok(classify(status, host, driver, &sense, None))
-    }
-}
-
-/// Check a path: TEST UNIT READY, or where the device takes no SG_IO, one
-/// direct read of its first block.
-pub fn check_path(dev: &Path, timeout_ms: u32) -> Tur {
-    let Ok(sg) = Sg::open(dev) else {
-        return Tur::Down;
-    };
-    match sg.test_unit_ready(timeout_ms) {
-        Ok(t) => t,
-        Err(Errno::ENOTTY | Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
-            directio_read(dev)
-        }
-        Err(_) => Tur::Down,
-    }
-}
-
-/// One 4 KiB O_DIRECT read at offset 0, past every cache.
-pub fn directio_read(dev: &Path) -> Tur {
-    use std::os::unix::fs::FileExt;
-    const BLOCK: usize = 4096;
-    let Ok(f) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT | libc::O_NONBLOCK)
-        .open(dev)
-    else {
-        return Tur::Down;
-    };
-    // O_DIRECT wants a buffer aligned to the logical block size.
-    let mut raw = vec![0u8; 2 * BLOCK];
-    let off = raw.as_ptr().align_offset(BLOCK);
-    match f.read_at(&mut raw[off..off + BLOCK], 0) {
-        Ok(n) if n > 0 => Tur::Up,
-        _ => Tur::Down,
+        Ok(Done {
+            status: hdr.status,
+            host: hdr.host_status,
+            driver: hdr.driver_status,
+            sense_len: usize::from(hdr.sb_len_wr).min(sense.len()),
+            data_len: data.len(),
+        })
     }
 }
 
@@ -281,14 +261,75 @@ pub fn woke(revents: Option<nix::poll::PollFlags>) -> Option<bool> {
     }
 }
 
-/// One command in flight on a path's `/dev/sgN`, submitted with `write`
-/// and collected with `read` once the fd polls readable. The sense and
-/// data buffers live here: the driver copies into them at `read` time,
+/// One command in flight on a path, polled by its caller: through the
+/// sg driver's asynchronous interface on its `/dev/sgN` (submitted with
+/// `write`, collected with `read` once the fd polls readable), or, with
+/// no sg device, through SG_IO on the disk's own node in a helper child
+/// (`helper`), whose pipe polls readable instead. The sense and data
+/// buffers live here: the sg driver copies into them at `read` time,
 /// through the pointers given at `write` time.
 pub struct AsyncCmd {
-    file: File,
-    sense: Box<[u8; 32]>,
+    via: Via,
+    sense: Box<[u8; SENSE_LEN]>,
     data: Box<[u8]>,
+}
+
+enum Via {
+    Sg(File),
+    Helper(helper::Child),
+}
+
+/// Where a path's commands go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// Its sg node.
+    Sg(std::path::PathBuf),
+    /// Its disk's node, through a helper: there is no sg device.
+    Disk(std::path::PathBuf),
+}
+
+impl Route {
+    /// The path's sg node when it has one (made from sysfs when `make`
+    /// allows), else its disk's node: that makes nothing.
+    pub fn of(sys: &crate::sysfs::Sysfs, dev_root: &Path, disk: &str, make: bool) -> Route {
+        sg_node(sys, dev_root, disk, make)
+            .map_or_else(|| Route::Disk(dev_root.join(disk)), Route::Sg)
+    }
+
+    /// Ready a command reading up to `data_len` bytes (0: no data phase).
+    pub fn open(&self, data_len: usize) -> Result<AsyncCmd, Errno> {
+        let via = match self {
+            Route::Sg(node) => Via::Sg(
+                OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+                    .open(node)
+                    .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?,
+            ),
+            Route::Disk(node) => Via::Helper(helper::Child::new(node)?),
+        };
+        Ok(AsyncCmd {
+            via,
+            sense: Box::new([0; SENSE_LEN]),
+            data: vec![0; data_len].into_boxed_slice(),
+        })
+    }
+
+    pub fn node(&self) -> &Path {
+        match self {
+            Route::Sg(n) | Route::Disk(n) => n,
+        }
+    }
+}
+
+/// An error that says we are short of something (fds, processes,
+/// memory, a busy sg device), not that the path is bad: ask again later.
+pub fn ours(e: Errno) -> bool {
+    matches!(
+        e,
+        Errno::EAGAIN | Errno::EMFILE | Errno::ENFILE | Errno::ENOMEM | Errno::EBUSY
+    )
 }
 
 /// How a command ended; `AsyncCmd::sense` and `AsyncCmd::data` give its bytes.
@@ -310,7 +351,7 @@ impl Done {
 
 /// A header for `cdb`, sense into `sense`, data (if any) into `data`.
 /// All three must outlive the command, as each caller says.
-fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32, data: &mut [u8]) -> SgIoHdr {
+fn hdr_for(sense: &mut [u8], cdb: &[u8], timeout_ms: u32, data: &mut [u8]) -> SgIoHdr {
     SgIoHdr {
         interface_id: i32::from(b'S'),
         dxfer_direction: if data.is_empty() {
@@ -319,7 +360,7 @@ fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32, data: &mut [u8]) -
             SG_DXFER_FROM_DEV
         },
         cmd_len: cdb.len() as u8,
-        mx_sb_len: sense.len() as u8,
+        mx_sb_len: sense.len().min(255) as u8,
         iovec_count: 0,
         dxfer_len: data.len() as u32,
         dxferp: if data.is_empty() {
@@ -346,30 +387,28 @@ fn hdr_for(sense: &mut [u8; 32], cdb: &[u8], timeout_ms: u32, data: &mut [u8]) -
 }
 
 impl AsyncCmd {
-    /// Open an sg node (read-write, non-blocking: `read` never sleeps),
-    /// for commands that read up to `data_len` bytes (0: no data phase).
+    /// A command on an sg node (tests use any pollable file).
+    #[cfg(test)]
     pub fn open(node: &Path, data_len: usize) -> Result<AsyncCmd, Errno> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(node)
-            .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-        Ok(AsyncCmd {
-            file,
-            sense: Box::new([0; 32]),
-            data: vec![0; data_len].into_boxed_slice(),
-        })
+        Route::Sg(node.to_path_buf()).open(data_len)
     }
 
+    /// What the caller polls; readable (or hung up) when there is news.
     pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.file)
+        match &self.via {
+            Via::Sg(f) => std::os::fd::AsFd::as_fd(f),
+            Via::Helper(c) => c.fd(),
+        }
     }
 
     /// Submit `cdb`; the kernel times it out after `timeout_ms`.
     pub fn submit(&mut self, cdb: &[u8], timeout_ms: u32) -> Result<(), Errno> {
-        *self.sense = [0; 32];
-        let hdr = hdr_for(&mut self.sense, cdb, timeout_ms, &mut self.data);
+        *self.sense = [0; SENSE_LEN];
+        let file = match &mut self.via {
+            Via::Sg(f) => f,
+            Via::Helper(c) => return c.submit(cdb, timeout_ms, self.data.len()),
+        };
+        let hdr = hdr_for(&mut self.sense[..], cdb, timeout_ms, &mut self.data);
         let len = std::mem::size_of::<SgIoHdr>();
         // SAFETY: `hdr` is a properly laid out sg_io_hdr (size checked at
         // compile time) read by the driver during this call only. It copies
@@ -381,7 +420,7 @@ impl AsyncCmd {
         // answer; a close abandons the command without touching them.
         let n = unsafe {
             libc::write(
-                self.file.as_raw_fd(),
+                file.as_raw_fd(),
                 &hdr as *const SgIoHdr as *const libc::c_void,
                 len,
             )
@@ -394,7 +433,11 @@ impl AsyncCmd {
 
     /// The answer, once there; `Ok(None)` while the command is in flight.
     pub fn collect(&mut self) -> Result<Option<Done>, Errno> {
-        let mut hdr = hdr_for(&mut self.sense, &TUR, 0, &mut []);
+        let file = match &mut self.via {
+            Via::Sg(f) => f,
+            Via::Helper(c) => return c.collect(&mut self.sense[..], &mut self.data),
+        };
+        let mut hdr = hdr_for(&mut self.sense[..], &TUR, 0, &mut []);
         let len = std::mem::size_of::<SgIoHdr>();
         // SAFETY: `hdr` is a writable sg_io_hdr of exactly `len` bytes that
         // outlives the call; the driver fills it with the finished
@@ -403,7 +446,7 @@ impl AsyncCmd {
         // EAGAIN while the command is in flight, never a sleep.
         let n = unsafe {
             libc::read(
-                self.file.as_raw_fd(),
+                file.as_raw_fd(),
                 &mut hdr as *mut SgIoHdr as *mut libc::c_void,
                 len,
             )
@@ -470,18 +513,6 @@ pub mod tests {
         f[12] = asc;
         f[13] = ascq;
         f
-    }
-
-    #[test]
-    fn fallback_reads_where_there_is_no_sg_io() {
-        // A regular file answers SG_IO with ENOTTY: the direct read decides.
-        let p = std::env::temp_dir().join(format!("mpboot-sg-{}", std::process::id()));
-        std::fs::write(&p, vec![7u8; 8192]).unwrap();
-        assert_eq!(check_path(&p, 1000), Tur::Up);
-        std::fs::write(&p, b"").unwrap();
-        assert_eq!(check_path(&p, 1000), Tur::Down);
-        std::fs::remove_file(&p).unwrap();
-        assert_eq!(check_path(Path::new("/nonexistent/sdz"), 1000), Tur::Down);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The path checker. Checks never block the loop: TEST UNIT READY goes
 //! out through the sg driver's asynchronous interface on the path's
-//! `/dev/sgN`, whose fd joins the loop's `poll`; the loop owns each
+//! `/dev/sgN`, or without sg through SG_IO on the disk's node in a helper
+//! process (`sgio::Route`); either way an fd joins the loop's `poll`; the loop owns each
 //! check's deadline (the device's own command timeout, `device/timeout`,
 //! as multipathd's checker_timeout). A path with a check in flight is
 //! pending: neither checked again nor failed before its deadline. Past
@@ -17,7 +18,9 @@ use std::time::Instant;
 use crate::dm::DevId;
 use crate::error::chain;
 use crate::log;
-use crate::sgio::{self, AsyncCmd, Tur};
+use nix::errno::Errno;
+
+use crate::sgio::{self, Route, Tur};
 use crate::sysfs::Sysfs;
 
 use super::state::{PathState, Supervisor};
@@ -51,43 +54,62 @@ const MAX_IN_FLIGHT: usize = 256;
 /// How long a due path waits for a place among those in flight.
 const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
-static SYNC_FALLBACK_SAID: AtomicBool = AtomicBool::new(false);
+static HELPERS_SAID: AtomicBool = AtomicBool::new(false);
 
-/// Send a check to `p`. None: it is in flight (answer through `poll`).
-/// Some: answered at once, because the command could not be sent, or the
-/// disk has no sg node and the old synchronous check ran instead.
-fn submit(sys: &Sysfs, dev_root: &FsPath, p: &mut PathState, now: Instant) -> Option<Tur> {
+/// Send a check to `p`. `Ok(None)`: in flight, its answer comes through
+/// `poll`. `Ok(Some)`: answered at once, because the command could not be
+/// sent. `Err`: not sent for want of something of ours (fds, helper
+/// processes), which says nothing of the path: ask again soon.
+fn submit(
+    sys: &Sysfs,
+    dev_root: &FsPath,
+    p: &mut PathState,
+    now: Instant,
+) -> Result<Option<Tur>, Errno> {
     let timeout = sgio::command_timeout(sys, &p.name);
     let ms = timeout.as_millis().min(u128::from(u32::MAX)) as u32;
-    if p.sg.is_none() {
-        p.sg = sgio::sg_node(sys, dev_root, &p.name, true);
-        let handler = sys.read_attr(&format!("block/{}/device/dh_state", p.name));
-        p.passive = sgio::passive_ascq(handler.ok().flatten().as_deref());
-    }
-    let Some(node) = p.sg.clone() else {
-        if !SYNC_FALLBACK_SAID.swap(true, Ordering::Relaxed) {
-            log::warn(&format!(
-                "{}: no sg device (is the sg module loaded?): path checks fall back to \
-                 synchronous TEST UNIT READY, and a hung path can stall the supervisor",
-                p.name
-            ));
+    // An sg node, once found, is kept; without one (no `sg` module yet),
+    // look again at every check, and meanwhile use the disk's node.
+    let route = match &p.sg {
+        Some(r) => r.clone(),
+        None => {
+            let r = Route::of(sys, dev_root, &p.name, true);
+            let handler = sys.read_attr(&format!("block/{}/device/dh_state", p.name));
+            p.passive = sgio::passive_ascq(handler.ok().flatten().as_deref());
+            match &r {
+                Route::Sg(_) => p.sg = Some(r.clone()),
+                Route::Disk(_) if !HELPERS_SAID.swap(true, Ordering::Relaxed) => {
+                    log::notice(&format!(
+                        "{}: no sg device (the sg module is not loaded): path checks run \
+                         on the disks' own nodes, in helper processes",
+                        p.name
+                    ))
+                }
+                Route::Disk(_) => {}
+            }
+            r
         }
-        return Some(sgio::check_path(&dev_root.join(&p.name), ms));
     };
-    let sent = AsyncCmd::open(&node, 0).and_then(|mut a| a.submit(&sgio::TUR, ms).map(|()| a));
-    match sent {
+    match route
+        .open(0)
+        .and_then(|mut a| a.submit(&sgio::TUR, ms).map(|()| a))
+    {
         Ok(a) => {
             p.check = Some(a);
             p.deadline = now + timeout;
-            None
+            Ok(None)
+        }
+        Err(e) if sgio::ours(e) => {
+            log::detail(&format!("{}: check not sent: {e}", p.name));
+            Err(e)
         }
         Err(e) => {
             log::info(&format!(
                 "{}: cannot send a check on {}: {e}",
                 p.name,
-                node.display()
+                route.node().display()
             ));
-            Some(Tur::Down)
+            Ok(Some(Tur::Down))
         }
     }
 }
@@ -137,7 +159,13 @@ impl Supervisor<'_> {
                     }
                     StateVerdict::Check => {
                         budget -= 1;
-                        submit(self.sys, self.dev_root, p, now)
+                        match submit(self.sys, self.dev_root, p, now) {
+                            Ok(answer) => answer,
+                            Err(_) => {
+                                p.next_check = now + BUDGET_WAIT;
+                                continue;
+                            }
+                        }
                     }
                 };
                 m.round.insert(dev.clone());
@@ -255,8 +283,10 @@ impl Supervisor<'_> {
             Tur::Retry if p.retries < sgio::RETRIES => {
                 p.retries += 1;
                 match submit(self.sys, self.dev_root, p, now) {
-                    None => return,
-                    Some(t) => t,
+                    Ok(None) => return,
+                    Ok(Some(t)) => t,
+                    // Not sent, for want of something of ours: no verdict.
+                    Err(_) => Tur::Pending,
                 }
             }
             Tur::Retry => Tur::Down,

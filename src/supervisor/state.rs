@@ -32,7 +32,7 @@ pub struct PathState {
     /// Answers asked again (unit attention...) in this check.
     pub retries: u8,
     /// The path's sg node, once found.
-    pub sg: Option<std::path::PathBuf>,
+    pub sg: Option<crate::sgio::Route>,
     /// Its handler's passive NOT READY qualifier (`sgio::passive_ascq`),
     /// read when the sg node is found.
     pub passive: Option<u8>,

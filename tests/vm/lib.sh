@@ -166,12 +166,19 @@ add_iscsi_tools() {
 }
 
 # One cpio holding the scenario script as /test.sh, appended to the base;
-# a "# needs: iscsi" header adds the iSCSI initiator and iptables.
+# a "# needs: iscsi" header adds the iSCSI initiator and iptables; a
+# "# same-as: NAME" header runs scenario NAME's script under this one's
+# headers (another kernel command line).
 build_scenario() {
-    local script=$1 out=$2 root=$WORK/scn
+    local script=$1 out=$2 root=$WORK/scn body
+    body=$(sed -n 's/^# same-as: //p' "$script")
     rm -rf "$root"
     mkdir -p "$root/sbin"
-    cp "$script" "$root/test.sh"
+    if [ -n "$body" ]; then
+        cp "$(dirname "$script")/$body.sh" "$root/test.sh"
+    else
+        cp "$script" "$root/test.sh"
+    fi
     chmod +x "$root/test.sh"
     if grep -q '^# needs: iscsi' "$script"; then add_iscsi_tools "$root"; fi
     (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"

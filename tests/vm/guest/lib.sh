@@ -197,3 +197,40 @@ io_loop_stop() {
     wait_for 600 test -s /tmp/loop
     cat /tmp/loop
 }
+
+# proc_watch_start PID FILE: every 100 ms, append "MS TICKS STATE" for
+# process PID (uptime in ms, its user+system CPU in 10 ms ticks, its
+# scheduler state), with shell builtins only so the watcher itself costs
+# little; proc_watch_stop ends it. proc_watch_mark FILE NAME start|end
+# marks a window for proc_cpu.
+proc_watch_start() {
+    rm -f /tmp/watchstop
+    (while [ ! -e /tmp/watchstop ] && read -r _p _c _st _x4 _x5 _x6 _x7 _x8 _x9 _x10 _x11 _x12 _x13 _ut _sy _rest <"/proc/$1/stat"; do
+        read -r _up _ </proc/uptime
+        echo "${_up%.*}${_up#*.}0 $((_ut + _sy)) $_st" >>"$2"
+        sleep 0.1
+    done) 2>/dev/null &
+}
+proc_watch_stop() { touch /tmp/watchstop; sleep 0.3; }
+proc_watch_mark() { echo "$(now_ms) $2 $3" >>"$1.marks"; }
+# proc_cpu FILE START_MS END_MS: % of one vCPU between two moments.
+proc_cpu() {
+    awk -v a="$2" -v b="$3" '$1 >= a && !s { s = $1; c = $2 } $1 <= b { e = $1; d = $2 }
+        END { printf "%.1f", (e > s) ? (d - c) * 1000 / (e - s) : 0 }' "$1"
+}
+# proc_busiest FILE SECONDS: the highest % of one vCPU over any window.
+proc_busiest() {
+    awk -v w="$2" '{ t[NR] = $1; c[NR] = $2 }
+        END { j = 1; m = 0
+            for (i = 1; i <= NR; i++) {
+                while (j < NR && t[j] - t[i] < w * 1000) j++
+                if (t[j] - t[i] >= w * 1000) { p = (c[j] - c[i]) * 1000 / (t[j] - t[i]); if (p > m) m = p }
+            }
+            printf "%.1f", m }' "$1"
+}
+# proc_longest_d FILE: the longest run of samples in D state, in ms (a
+# run of one sample counts as 100 ms).
+proc_longest_d() {
+    awk '$3 == "D" { if (!r) s = $1; r = 1; l = $1 - s + 100; if (l > m) m = l; next } { r = 0 }
+        END { print m + 0 }' "$1"
+}

@@ -1,13 +1,15 @@
 # Array truth: paths ranked by what the array answers to REPORT TARGET
 # PORT GROUPS, not by the kernel handler's copy in sysfs.
-#  1. no ALUA handler in the image, port groups set after the scan;
+#  1. no ALUA handler in the image, port groups set after the scan:
+#     first without the sg module too (the arrays asked through the
+#     disks' own nodes), then with it;
 #  2. the alua handler attached through dh_state once its module is there;
 #  3. the start-up race: assemble the moment the disks appear;
 #  4. the PREF bit: the same groups as Debian's multipath, and multipathd
 #     adopting the map without a reload;
 #  5. a non-ALUA handler (hp_sw, on a LIO LUN that calls itself an HP
 #     MSA1000): asked per path, pg_init_retries 50.
-# kernel-args: skipmod=scsi_dh_alua
+# kernel-args: skipmod=scsi_dh_alua,sg
 . /lib/testlib.sh
 C=/sys/kernel/config/target
 
@@ -51,6 +53,13 @@ group lun0 "$3" pg_s 12 2
 echo "# ports: $p0 A/O (default group), $p1 A/N (11), $p2 standby (12)"
 expect_eq "no handler attached to any path" "$(cat /sys/block/$p0/device/dh_state /sys/block/$p1/device/dh_state /sys/block/$p2/device/dh_state | sort -u)" detached
 W=$(wwid_of $p0)
+check "no sg module: no sg device for any path" sh -c '! ls /sys/class/scsi_generic/* >/dev/null 2>&1'
+mpboot assemble --all >/tmp/asm 2>&1; sed 's/^/# /' /tmp/asm
+check "no sg: it says the arrays are asked through the disks' own nodes" \
+    grep -q "no sg node: arrays are asked through the disks' own nodes" /tmp/asm
+expect_eq "no sg: groups follow the array: A/O, A/N, standby" "$(dm_groups $W)" "$(dev $p0)|$(dev $p1)|$(dev $p2)"
+mpboot remove --all >/dev/null 2>&1
+modload sg
 mpboot assemble --all >/tmp/asm 2>&1; sed 's/^/# /' /tmp/asm
 check "one line says the map follows the array with no handler" \
     grep -q "$W: ALUA LUN without a device handler, and alua cannot be attached" /tmp/asm
