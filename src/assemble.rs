@@ -192,14 +192,27 @@ pub fn run(
 /// Delete the kernel's own partitions of these paths (`sda1` …): the map's
 /// partition maps replace them, and using them would bypass multipath. One
 /// in use (mounted directly) is left, with a warning. One line says which
-/// went, however many paths there are.
+/// went, however many paths there are. A path whose device or SCSI host is
+/// not running is left for a later look: opening its disk would wait,
+/// uninterruptibly, for the host's error recovery.
 pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
     let mut removed = Vec::new();
     for p in paths {
         let Ok(entries) = sys.list(&format!("block/{}", p.name)) else {
             continue;
         };
-        for part in entries.iter().filter(|e| e.starts_with(&p.name)) {
+        let mut parts = entries.iter().filter(|e| e.starts_with(&p.name)).peekable();
+        if parts.peek().is_none() {
+            continue;
+        }
+        if !opens_at_once(sys, p) {
+            log::detail(&format!(
+                "{}: its device or host is recovering: its partitions are left for a later look",
+                p.name
+            ));
+            continue;
+        }
+        for part in parts {
             let Ok(Some(pno)) = sys.read_num::<u32>(&format!("block/{}/{part}/partition", p.name))
             else {
                 continue;
@@ -219,6 +232,16 @@ pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
             crate::text::first_few(&removed, 8)
         ));
     }
+}
+
+/// Would opening the path's disk return at once? Not while its device or
+/// its SCSI host is anything but running (`sd_open` waits for the host's
+/// error recovery), as far as sysfs tells now.
+fn opens_at_once(sys: &Sysfs, p: &Path) -> bool {
+    let host = p.hctl.split(':').next().unwrap_or_default();
+    let running = |attr: &str| sys.read_attr(attr).ok().flatten().as_deref() == Some("running");
+    running(&format!("block/{}/device/state", p.name))
+        && running(&format!("class/scsi_host/host{host}/state"))
 }
 
 /// mpboot's own read through a map must never queue for ever: a map with
@@ -292,4 +315,27 @@ fn partitions(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sysfs::scsi::{scan, tests::captured, tests::Tree};
+
+    /// A disk is opened (for its partitions) only while its device and its
+    /// host run: `sd_open` waits for a recovering host's error handling.
+    #[test]
+    fn a_recovering_host_is_not_opened() {
+        let t = Tree::new("recovering");
+        t.disk("sda", "8:0", "3:0:0:1", &captured("scsi_debug.pg83"), None);
+        let host = "class/scsi_host/host3/state";
+        let path = || scan(&t.sysfs()).unwrap().paths.remove(0);
+        assert!(!super::opens_at_once(&t.sysfs(), &path()), "no host state");
+        t.file(host, b"running\n");
+        assert!(super::opens_at_once(&t.sysfs(), &path()));
+        t.file(host, b"recovery\n");
+        assert!(!super::opens_at_once(&t.sysfs(), &path()));
+        t.file(host, b"running\n");
+        t.file("devices/platform/host/3:0:0:1/state", b"blocked\n");
+        assert!(!super::opens_at_once(&t.sysfs(), &path()));
+    }
 }
