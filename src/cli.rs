@@ -10,7 +10,7 @@ use crate::commands;
 use crate::error::Error;
 use crate::nodes::NodePolicy;
 use crate::sysfs::Sysfs;
-use crate::topology::{Grouping, Policy, Selector};
+use crate::topology::{Grouping, Selector};
 
 #[derive(FromArgs, Debug)]
 /// Assemble device-mapper multipath maps from sysfs, with raw DM ioctls:
@@ -92,6 +92,12 @@ pub struct SuperviseCmd {
     /// FC dev_loss_tmo for paths added later (see assemble)
     #[argh(option, from_str_fn(dev_loss_arg))]
     pub dev_loss: Option<u32>,
+    /// how paths are grouped when they change (see assemble)
+    #[argh(option, default = "Grouping::GroupByPrio")]
+    pub policy: Grouping,
+    /// who makes /dev/mapper nodes (see assemble)
+    #[argh(option, default = "NodePolicy::Auto")]
+    pub nodes: NodePolicy,
 }
 
 #[derive(FromArgs, Debug)]
@@ -295,7 +301,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
                 return Err(Failure::No);
             }
         }
-        Command::Supervise(c) => commands::supervise(&sys, &top, &c, &Policy::default())?,
+        Command::Supervise(c) => commands::supervise(&sys, &top, &c)?,
         Command::Shutdown(_) => commands::shutdown(&sys, &top.dev)?,
         Command::Message(m) => commands::message(&sys, &top.dev, &m)?,
     }

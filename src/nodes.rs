@@ -25,6 +25,17 @@ pub enum NodePolicy {
     Never,
 }
 
+impl NodePolicy {
+    /// The word that names it on the command line.
+    pub fn arg(self) -> &'static str {
+        match self {
+            NodePolicy::Auto => "auto",
+            NodePolicy::Always => "always",
+            NodePolicy::Never => "never",
+        }
+    }
+}
+
 impl FromStr for NodePolicy {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {

@@ -221,6 +221,17 @@ pub enum Grouping {
     Multibus,
 }
 
+impl Grouping {
+    /// The word that names it on the command line.
+    pub fn arg(self) -> &'static str {
+        match self {
+            Grouping::GroupByPrio => "group-by-prio",
+            Grouping::Failover => "failover",
+            Grouping::Multibus => "multibus",
+        }
+    }
+}
+
 impl FromStr for Grouping {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

@@ -40,13 +40,13 @@ pub fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
         };
         let supervise = boot::run(sys, &top.dev, &boot)?;
         if a.supervise {
-            return supervise_exec(top);
+            return supervise_exec(top, &told(a));
         }
         if supervise && !a.dry_run {
             // A queueing map was left (or mpboot.supervise=yes): the
             // initramfs script or unit that ran us must go on with the
             // boot, so the supervisor runs apart.
-            return supervise_spawn(top);
+            return supervise_spawn(top, &told(a));
         }
         return Ok(());
     }
@@ -86,15 +86,37 @@ pub fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
     };
     assemble::run(sys, &top.dev, &luns, &wants, &opts)?;
     if a.supervise && !a.dry_run {
-        return supervise_exec(top);
+        return supervise_exec(top, &told(a));
     }
     Ok(())
+}
+
+/// What `assemble` was told that the supervisor must go on doing the same
+/// way, as its arguments: the grouping (for paths that come or change),
+/// who makes nodes, and the transport timeouts. The selector, queueing
+/// and handler it reads from each live map.
+pub fn told(a: &AssembleCmd) -> Vec<String> {
+    let mut args = vec![
+        "--policy".to_string(),
+        a.policy.arg().to_string(),
+        "--nodes".to_string(),
+        a.nodes.arg().to_string(),
+    ];
+    if let Some(f) = a.fast_io_fail {
+        args.push("--fast-io-fail".into());
+        args.push(f.map_or("off".into(), |s| s.to_string()));
+    }
+    if let Some(d) = a.dev_loss {
+        args.push("--dev-loss".into());
+        args.push(d.to_string());
+    }
+    args
 }
 
 /// `@mpboot supervise` on our own binary, with our sysfs and dev roots:
 /// argv[0] starting with '@' makes systemd's switch-root and shutdown
 /// killing sprees spare it (its convention for root storage daemons).
-pub fn supervisor_command(top: &Top) -> std::process::Command {
+pub fn supervisor_command(top: &Top, told: &[String]) -> std::process::Command {
     use std::os::unix::process::CommandExt;
     let mut c = std::process::Command::new("/proc/self/exe");
     c.arg0("@mpboot")
@@ -102,7 +124,8 @@ pub fn supervisor_command(top: &Top) -> std::process::Command {
         .arg(&top.sysfs)
         .arg("--dev")
         .arg(&top.dev)
-        .arg("supervise");
+        .arg("supervise")
+        .args(told);
     c
 }
 
@@ -114,9 +137,9 @@ pub fn self_exe_error(source: std::io::Error) -> Error {
 }
 
 /// Become the supervisor, in the foreground.
-pub fn supervise_exec(top: &Top) -> Result<()> {
+pub fn supervise_exec(top: &Top, told: &[String]) -> Result<()> {
     use std::os::unix::process::CommandExt;
-    Err(self_exe_error(supervisor_command(top).exec()))
+    Err(self_exe_error(supervisor_command(top, told).exec()))
 }
 
 /// Is a supervisor running? Its state file is rewritten every second
@@ -131,14 +154,14 @@ fn supervisor_running() -> bool {
 /// terminal's signals miss it) and return: boot mode leaving a queueing
 /// map, or mpboot.supervise=yes. One at a time: a running one follows
 /// every multipath map, the new ones too.
-pub fn supervise_spawn(top: &Top) -> Result<()> {
+pub fn supervise_spawn(top: &Top, told: &[String]) -> Result<()> {
     use std::os::unix::process::CommandExt;
     use std::process::Stdio;
     if supervisor_running() {
         log::info("the supervisor is already running: it follows the new maps too");
         return Ok(());
     }
-    let child = supervisor_command(top)
+    let child = supervisor_command(top, told)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -152,7 +175,7 @@ pub fn supervise_spawn(top: &Top) -> Result<()> {
     Ok(())
 }
 
-pub fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> Result<()> {
+pub fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd) -> Result<()> {
     // Run as @mpboot: re-exec when started under another name.
     let argv0 = std::env::args().next().unwrap_or_default();
     if !argv0.starts_with('@') {
@@ -168,7 +191,11 @@ pub fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> R
         ok_interval: std::time::Duration::from_secs(c.check_interval.max(1)),
         no_path_retry: c.no_path_retry,
         failback: !c.no_failback,
-        policy: *policy,
+        policy: Policy {
+            grouping: c.policy,
+            ..Policy::default()
+        },
+        nodes: c.nodes,
         run_dir: c.run_dir.clone(),
         queue_without_daemon: c.queue_without_daemon,
         fast_fail: {
@@ -186,4 +213,58 @@ pub fn supervise(sys: &Sysfs, top: &Top, c: &SuperviseCmd, policy: &Policy) -> R
         },
     };
     supervisor::run(sys, &top.dev, opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{Command, Top};
+    use argh::FromArgs;
+
+    /// The supervisor started by `assemble --supervise` (or boot mode) is
+    /// told what `assemble` was: it once regrouped by priority at its
+    /// first reconcile and undid `--fast-io-fail off`.
+    #[test]
+    fn the_supervisor_keeps_what_assemble_was_told() {
+        let cases: [&[&str]; 3] = [
+            &["assemble", "--all", "--supervise"],
+            &[
+                "assemble",
+                "--all",
+                "--policy",
+                "multibus",
+                "--nodes",
+                "never",
+                "--fast-io-fail",
+                "off",
+                "--dev-loss",
+                "120",
+            ],
+            &[
+                "assemble",
+                "--root",
+                "--policy",
+                "failover",
+                "--fast-io-fail",
+                "7",
+                "--nodes",
+                "always",
+            ],
+        ];
+        for args in cases {
+            let Some(Command::Assemble(a)) = Top::from_args(&["mpboot"], args).unwrap().cmd else {
+                panic!("{args:?}");
+            };
+            let told = super::told(&a);
+            let mut sup = vec!["supervise"];
+            sup.extend(told.iter().map(String::as_str));
+            let Some(Command::Supervise(s)) = Top::from_args(&["mpboot"], &sup).unwrap().cmd else {
+                panic!("{sup:?}");
+            };
+            assert_eq!(
+                (s.policy, s.nodes, s.fast_io_fail, s.dev_loss),
+                (a.policy, a.nodes, a.fast_io_fail, a.dev_loss),
+                "{args:?} -> {told:?}"
+            );
+        }
+    }
 }

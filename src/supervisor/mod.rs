@@ -47,6 +47,8 @@ pub struct Options {
     pub no_path_retry: Option<u32>,
     pub failback: bool,
     pub policy: Policy,
+    /// Who makes `/dev/mapper` nodes for maps the supervisor changes.
+    pub nodes: NodePolicy,
     /// Where the state file for `mpboot status` goes.
     pub run_dir: PathBuf,
     /// On exit with nobody taking over, leave queueing on.
@@ -162,7 +164,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
     let ctl = Control::open(dev_root, misc_devt(sys))?;
     let listener = Listener::open()?;
     let sfd = signal_fd()?;
-    let nodes = Nodes::new(dev_root, FsPath::new("/run"), NodePolicy::Auto);
+    let nodes = Nodes::new(dev_root, FsPath::new("/run"), opts.nodes);
     let mut s = Supervisor {
         sys,
         dev_root,
