@@ -414,7 +414,7 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
     pub fn path(name: &str, minor: u32, alua: Option<AluaState>, state: &str) -> Path {

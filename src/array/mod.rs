@@ -88,8 +88,15 @@ struct Job {
 
 struct Reply {
     done: Done,
+    /// The whole buffer; `done.received()` of it sent by the device.
     data: Vec<u8>,
     sense: Vec<u8>,
+}
+
+impl Reply {
+    fn sent(&self) -> &[u8] {
+        &self.data[..self.done.received().min(self.data.len())]
+    }
 }
 
 /// Refine the priorities of `paths` (all paths of the LUNs to assemble)
@@ -186,7 +193,11 @@ impl Job {
             ));
             return None;
         }
-        rtpg::parse(&r.data)
+        // Its bytes by the residue, and 4 more: LIO counts an extended
+        // answer 4 bytes short and reports its residue to match, while the
+        // bytes are there. Past that the buffer is zeros, which parsed would
+        // be phantom port groups of a target that sent less than it said.
+        rtpg::parse(&r.data[..(r.done.received() + 4).min(r.data.len())])
             .map_err(|e| log::warn(&format!("{name}: REPORT TARGET PORT GROUPS: {e}")))
             .ok()
     }
@@ -200,8 +211,8 @@ impl Job {
                 vendor::hp_sw_prio(r.done.status, r.done.host, r.done.driver, &r.sense).ok_or(None)
             }
             _ if !r.done.good() => Err(None),
-            Query::Rdac => vendor::rdac_prio(&r.data).map_err(Some),
-            Query::Emc => vendor::emc_prio(&r.data).map_err(Some),
+            Query::Rdac => vendor::rdac_prio(r.sent()).map_err(Some),
+            Query::Emc => vendor::emc_prio(r.sent()).map_err(Some),
             Query::Rtpg => return false,
         };
         match prio {
@@ -426,7 +437,7 @@ fn collect(jobs: &mut [Job], deadline: Instant) {
                 Ok(Some(done)) => {
                     j.reply = Some(Reply {
                         done,
-                        data: c.data(&done).to_vec(),
+                        data: c.data().to_vec(),
                         sense: c.sense(&done).to_vec(),
                     })
                 }
@@ -434,5 +445,52 @@ fn collect(jobs: &mut [Job], deadline: Instant) {
             }
             j.cmd = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Job, Query, Reply};
+    use crate::sgio::Done;
+
+    /// An extended RTPG answer: header, then one descriptor per group (id,
+    /// state, one port each), in a zeroed 4096-byte buffer as sent.
+    fn answer(groups: &[(u16, u8)], declared_extra: i32) -> Vec<u8> {
+        let mut b = vec![0u8; 8];
+        b[4] = 0x10;
+        for (i, &(id, state)) in groups.iter().enumerate() {
+            b.extend_from_slice(&[state, 0x8f, (id >> 8) as u8, id as u8, 0, 0, 0, 1]);
+            b.extend_from_slice(&[0, 0, 0, i as u8 + 1]);
+        }
+        let declared = (b.len() as i32 - 4 + declared_extra) as u32;
+        b[..4].copy_from_slice(&declared.to_be_bytes());
+        b
+    }
+
+    fn groups(buf: &[u8], sent: usize) -> usize {
+        let mut data = buf.to_vec();
+        data.resize(4096, 0);
+        let mut j = Job::new(0, Query::Rtpg);
+        j.reply = Some(Reply {
+            done: Done::answered(0, sent),
+            data,
+            sense: Vec::new(),
+        });
+        let p = crate::topology::tests::path("sda", 0, None, "running");
+        j.rtpg(&[p]).map_or(0, |g| g.len())
+    }
+
+    /// Only what the device sent is read: a target that says three groups
+    /// and sends one yields one, not two phantom groups of zeros (group 0,
+    /// active/optimized). LIO's short count (4 bytes less than it sends,
+    /// its residue to match) still yields every group.
+    #[test]
+    fn rtpg_answers_are_read_as_far_as_they_were_sent() {
+        let two = answer(&[(1, 0), (2, 1)], 0);
+        assert_eq!(groups(&two, two.len()), 2);
+        let short = answer(&[(1, 0), (2, 1), (3, 2)], 0);
+        assert_eq!(groups(&short, 8 + 12), 1);
+        let lio = answer(&[(1, 0), (2, 1)], -4);
+        assert_eq!(groups(&lio, lio.len() - 4), 2);
     }
 }

@@ -32,9 +32,10 @@ static ALIVE: AtomicUsize = AtomicUsize::new(0);
 /// Children whose answer was read or abandoned, not reaped yet.
 static UNREAPED: Mutex<Vec<libc::pid_t>> = Mutex::new(Vec::new());
 
-/// The answer's head: errno (0: the command ran), status, host, driver
-/// and how much sense was written; then the sense, then the data.
-const HEAD: usize = 12;
+/// The answer's head: errno (0: the command ran), status, host, driver,
+/// how much sense was written and how much data was read (by the
+/// residue); then the sense, then the whole data buffer.
+const HEAD: usize = 16;
 
 /// One command's child process, from `submit` until its answer is read.
 pub struct Child {
@@ -156,6 +157,7 @@ fn child(node: &Path, cdb: &[u8], timeout_ms: u32, data_len: usize, out: Option<
             head[6..8].copy_from_slice(&d.host.to_ne_bytes());
             head[8..10].copy_from_slice(&d.driver.to_ne_bytes());
             head[10] = d.sense_len as u8;
+            head[12..16].copy_from_slice(&(d.data_len as u32).to_ne_bytes());
             0
         }
         Err(e) => e as i32,
@@ -183,12 +185,13 @@ fn parse(got: &[u8], sense: &mut [u8], data: &mut [u8]) -> Result<Option<Done>, 
     let body = &got[HEAD + SENSE_LEN..];
     let m = data.len().min(body.len());
     data[..m].copy_from_slice(&body[..m]);
+    let read = u32::from_ne_bytes([got[12], got[13], got[14], got[15]]) as usize;
     Ok(Some(Done {
         status: got[4],
         host: u16::from_ne_bytes([got[6], got[7]]),
         driver: u16::from_ne_bytes([got[8], got[9]]),
         sense_len: usize::from(got[10]).min(n),
-        data_len: m,
+        data_len: read.min(m),
     }))
 }
 
@@ -234,6 +237,7 @@ mod tests {
         let mut ok = vec![0u8; HEAD + SENSE_LEN + 3];
         ok[4] = 2;
         ok[10] = 18;
+        ok[12] = 3;
         ok[HEAD + SENSE_LEN..].copy_from_slice(&[1, 2, 3]);
         let mut sense = [0u8; SENSE_LEN];
         let mut data = [0u8; 8];

@@ -119,7 +119,7 @@ impl Sg {
             host: hdr.host_status,
             driver: hdr.driver_status,
             sense_len: usize::from(hdr.sb_len_wr).min(sense.len()),
-            data_len: data.len(),
+            data_len: received(data.len(), hdr.resid),
         })
     }
 }
@@ -343,10 +343,31 @@ pub struct Done {
 }
 
 impl Done {
+    /// Bytes of data the device sent, by the residue.
+    pub fn received(&self) -> usize {
+        self.data_len
+    }
+
+    #[cfg(test)]
+    pub fn answered(status: u8, data_len: usize) -> Done {
+        Done {
+            status,
+            host: 0,
+            driver: 0,
+            sense_len: 0,
+            data_len,
+        }
+    }
+
     /// GOOD status with no transport or driver error.
     pub fn good(&self) -> bool {
         self.status & 0x7e == 0 && self.host == 0 && self.driver & 0xf == 0
     }
+}
+
+/// Bytes a command read into a `len`-byte buffer, by its residue.
+fn received(len: usize, resid: i32) -> usize {
+    len.saturating_sub(usize::try_from(resid).unwrap_or(0))
 }
 
 /// A header for `cdb`, sense into `sense`, data (if any) into `data`.
@@ -457,16 +478,12 @@ impl AsyncCmd {
                 e => Err(e),
             };
         }
-        // The whole buffer, not less the residue the target reports: LIO
-        // counts an extended RTPG answer 4 bytes short and reports its
-        // residue to match, while the bytes are there. Parsers bound what
-        // they read by the answer's own lengths; the buffer was zeroed.
         Ok(Some(Done {
             status: hdr.status,
             host: hdr.host_status,
             driver: hdr.driver_status,
             sense_len: usize::from(hdr.sb_len_wr).min(self.sense.len()),
-            data_len: self.data.len(),
+            data_len: received(self.data.len(), hdr.resid),
         }))
     }
 
@@ -474,8 +491,10 @@ impl AsyncCmd {
         &self.sense[..d.sense_len.min(self.sense.len())]
     }
 
-    pub fn data(&self, d: &Done) -> &[u8] {
-        &self.data[..d.data_len.min(self.data.len())]
+    /// The whole data buffer (zeroed before the command); `Done::received`
+    /// says how much of it the device sent.
+    pub fn data(&self) -> &[u8] {
+        &self.data
     }
 }
 
