@@ -74,7 +74,7 @@ const UDEV_WAIT: Duration = Duration::from_secs(10);
 fn udev_running(run_root: &Path) -> bool {
     use nix::sys::socket::{SockType, UnixAddr};
     UnixAddr::new(&run_root.join("udev/control"))
-        .is_ok_and(|a| crate::uevent::daemon_answers(&a, SockType::SeqPacket))
+        .is_ok_and(|a| crate::uevent::root_daemon_answers(&a, SockType::SeqPacket))
 }
 
 /// device-mapper's udev rules, as upstream (10-dm) and Debian (55-dm) name

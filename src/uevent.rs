@@ -121,21 +121,60 @@ impl Listener {
     }
 }
 
-/// Does a daemon answer on this Unix socket (udevd's SOCK_SEQPACKET
-/// control socket, multipathd's abstract stream one)? A connect, not the
-/// socket file, which outlives its daemon.
-pub fn daemon_answers(addr: &nix::sys::socket::UnixAddr, ty: nix::sys::socket::SockType) -> bool {
-    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag};
+/// Does a daemon running as root answer on this Unix socket (udevd's
+/// SOCK_SEQPACKET control socket, multipathd's abstract stream one)? A
+/// connect, not the socket file, which outlives its daemon; and the
+/// peer's credentials, because an abstract name has no permissions: any
+/// user may bind multipathd's.
+pub fn root_daemon_answers(
+    addr: &nix::sys::socket::UnixAddr,
+    ty: nix::sys::socket::SockType,
+) -> bool {
+    peer_uid(addr, ty) == Some(0)
+}
+
+/// The uid of whoever answers on this Unix socket, if anyone does.
+fn peer_uid(addr: &nix::sys::socket::UnixAddr, ty: nix::sys::socket::SockType) -> Option<u32> {
+    use nix::sys::socket::{connect, getsockopt, socket, sockopt, AddressFamily, SockFlag};
     use std::os::fd::AsRawFd;
-    let Ok(fd) = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None) else {
-        return false;
-    };
-    connect(fd.as_raw_fd(), addr).is_ok()
+    let fd = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None).ok()?;
+    connect(fd.as_raw_fd(), addr).ok()?;
+    getsockopt(&fd, sockopt::PeerCredentials)
+        .ok()
+        .map(|c| c.uid())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The peer's uid is what decides: ours here, whoever runs the tests.
+    #[test]
+    fn the_daemon_is_known_by_its_uid() {
+        use nix::sys::socket::{
+            bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+        };
+        let name = format!("mpboot-test-{}", std::process::id());
+        let addr = UnixAddr::new_abstract(name.as_bytes()).unwrap();
+        assert_eq!(
+            peer_uid(&addr, SockType::Stream),
+            None,
+            "nobody listens yet"
+        );
+        let l = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .unwrap();
+        bind(std::os::fd::AsRawFd::as_raw_fd(&l), &addr).unwrap();
+        listen(&l, Backlog::new(1).unwrap()).unwrap();
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let me = unsafe { libc::getuid() };
+        assert_eq!(peer_uid(&addr, SockType::Stream), Some(me));
+        assert_eq!(root_daemon_answers(&addr, SockType::Stream), me == 0);
+    }
 
     #[test]
     fn parses_kernel_messages() {

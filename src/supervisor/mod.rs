@@ -59,11 +59,13 @@ pub struct Options {
 
 const MULTIPATHD_SOCKET: &[u8] = b"/org/kernel/linux/storage/multipathd";
 
-/// Is the full system's multipathd answering on its control socket?
+/// Is the full system's multipathd answering on its control socket? Only
+/// a root process counts: anyone may bind the abstract name, and the
+/// supervisor would step aside for good.
 pub fn multipathd_running() -> bool {
     use nix::sys::socket::{SockType, UnixAddr};
     UnixAddr::new_abstract(MULTIPATHD_SOCKET)
-        .is_ok_and(|a| crate::uevent::daemon_answers(&a, SockType::Stream))
+        .is_ok_and(|a| crate::uevent::root_daemon_answers(&a, SockType::Stream))
 }
 
 /// Has the system switched root? Then follow it; true when we did. A

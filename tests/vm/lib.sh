@@ -87,6 +87,7 @@ build_base() {
     cp "$BIN" "$root/sbin/mpboot"
     gcc -O2 -static -o "$root/bin/timeit" "$VM_DIR/guest/timeit.c"
     gcc -O2 -static -o "$root/bin/iocheck" "$VM_DIR/guest/iocheck.c"
+    gcc -O2 -static -o "$root/bin/squat" "$VM_DIR/guest/squat.c"
     cp "$VM_DIR/guest/init" "$root/init"
     cp "$VM_DIR/guest/lib.sh" "$root/lib/testlib.sh"
     chmod +x "$root/init"

@@ -122,10 +122,20 @@ expect_eq "queue_if_no_path is back in the table" "$(dmsetup table $W | awk '{pr
 kill -TERM $P
 wait_for 30 gone $P
 
-# multipathd starts: the supervisor steps aside.
+# multipathd starts: the supervisor steps aside. Not for anyone else who
+# binds multipathd's abstract socket name (any user can).
 mpboot supervise &
 wait_for 100 test -n "$(sup_pid)"
 P=$(sup_pid)
+squat 65534 /org/kernel/linux/storage/multipathd >/tmp/squat 2>&1 &
+S=$!
+wait_for 50 test -s /tmp/squat
+sed 's/^/# /' /tmp/squat
+sleep 3
+still() { ! gone "$1"; }
+check "a non-root process on multipathd's socket name does not make it step aside" still $P
+kill $S
+wait_for 30 gone $S
 peer_prepare
 sed -i 's/find_multipaths no/find_multipaths no\n    uid_attribute ""/' /etc/multipath.conf
 multipathd -d -v2 >/tmp/mpd.log 2>&1 &
