@@ -80,10 +80,41 @@ pub struct Supervisor<'a> {
     pub last_seen: String,
     /// Periodic ticks since the last full reconcile.
     pub quiet_ticks: u32,
-    /// What the arrays (or sysfs) last said of each path (maj:min): its
-    /// ALUA state, PREF bit and priority. A reconcile for a uevent asks
-    /// only about paths not in here; the periodic one asks again.
-    pub said: BTreeMap<String, (Option<AluaState>, bool, Option<u32>)>,
+    /// What the arrays (or sysfs) last said of each path. A reconcile for
+    /// a uevent asks only about paths not in here; the periodic one asks
+    /// again.
+    pub said: Answers,
+}
+
+/// What the arrays (or sysfs) last said of each path: its ALUA state, PREF
+/// bit and priority, by the path's identity (maj:min, H:C:T:L and WWID: a
+/// new disk that reuses a removed one's numbers is not that disk).
+#[derive(Default)]
+pub struct Answers(BTreeMap<String, (Option<AluaState>, bool, Option<u32>)>);
+
+impl Answers {
+    fn key(p: &Path) -> String {
+        format!("{} {} {}", p.devt, p.hctl, p.wwid)
+    }
+
+    /// Give `p` what was said of it; false when nothing was.
+    pub fn recall(&self, p: &mut Path) -> bool {
+        let Some(&(alua, preferred, prio)) = self.0.get(&Self::key(p)) else {
+            return false;
+        };
+        (p.alua, p.preferred, p.prio) = (alua, preferred, prio);
+        true
+    }
+
+    pub fn remember(&mut self, p: &Path) {
+        self.0.insert(Self::key(p), (p.alua, p.preferred, p.prio));
+    }
+
+    /// Forget the paths that are gone.
+    pub fn keep_only(&mut self, paths: &[Path]) {
+        self.0
+            .retain(|k, _| paths.iter().any(|p| Self::key(p) == *k));
+    }
 }
 
 impl Supervisor<'_> {
@@ -188,22 +219,19 @@ impl Supervisor<'_> {
     /// for the rest (not through failed paths or those with a check in
     /// flight), sysfs where they do not answer.
     fn prioritize(&mut self, paths: Vec<Path>, all: bool, skip: &[String]) -> Vec<Path> {
-        let (mut known, mut asked): (Vec<Path>, Vec<Path>) = paths
-            .into_iter()
-            .partition(|p| !all && self.said.contains_key(&p.devt.to_string()));
-        for p in &mut known {
-            if let Some(&(alua, preferred, prio)) = self.said.get(&p.devt.to_string()) {
-                (p.alua, p.preferred, p.prio) = (alua, preferred, prio);
+        self.said.keep_only(&paths);
+        let (mut known, mut asked) = (Vec::new(), Vec::new());
+        for mut p in paths {
+            if !all && self.said.recall(&mut p) {
+                known.push(p);
+            } else {
+                asked.push(p);
             }
         }
         let wait = crate::array::SUPERVISOR_WAIT;
         crate::array::ask(self.sys, self.dev_root, &mut asked, true, skip, wait);
-        if all {
-            self.said.clear();
-        }
         for p in &asked {
-            self.said
-                .insert(p.devt.to_string(), (p.alua, p.preferred, p.prio));
+            self.said.remember(p);
         }
         known.append(&mut asked);
         known
@@ -338,5 +366,32 @@ impl Supervisor<'_> {
         if std::fs::write(&tmp, s).is_ok() {
             let _ = std::fs::rename(tmp, self.opts.run_dir.join("state"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Answers;
+    use crate::topology::{tests::path, AluaState};
+
+    /// A disk that reuses a removed one's maj:min does not inherit what
+    /// the array said of the removed one, and gone paths are forgotten.
+    #[test]
+    fn answers_belong_to_the_path_not_its_numbers() {
+        let mut said = Answers::default();
+        let mut old = path("sdc", 32, Some(AluaState::Standby), "running");
+        old.prio = Some(1);
+        said.remember(&old);
+        let mut same = path("sdc", 32, None, "running");
+        assert!(said.recall(&mut same));
+        assert_eq!((same.alua, same.prio), (Some(AluaState::Standby), Some(1)));
+        // Same numbers, another LUN behind another port.
+        let mut reused = path("sdc", 32, None, "running");
+        reused.hctl = "7:0:0:3".into();
+        reused.wwid = "3600a0b80000000000000000000000001".into();
+        assert!(!said.recall(&mut reused));
+        assert_eq!(reused.alua, None);
+        said.keep_only(&[reused.clone()]);
+        assert!(!said.recall(&mut same), "gone paths are pruned");
     }
 }
