@@ -188,6 +188,10 @@ pub struct StatusCmd {
     /// maps to show (default: all)
     #[argh(positional)]
     pub names: Vec<String>,
+    /// where the supervisor keeps its state file, as its --run-dir
+    /// (default /run/mpboot)
+    #[argh(option, default = "PathBuf::from(\"/run/mpboot\")")]
+    pub run_dir: PathBuf,
 }
 
 #[derive(FromArgs, Debug)]
@@ -292,7 +296,7 @@ pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
     match cmd {
         Command::List(_) => commands::list(&sys, &top.dev)?,
         Command::Assemble(a) => commands::assemble(&sys, &top, &a)?,
-        Command::Status(s) => commands::status(&sys, &top.dev, &s.names)?,
+        Command::Status(s) => commands::status(&sys, &top.dev, &s.names, &s.run_dir)?,
         Command::Remove(r) => commands::remove(&sys, &top.dev, &r)?,
         Command::Config(c) => commands::config(&sys, &top.etc, &c)?,
         Command::IsPath(c) => {

@@ -145,9 +145,9 @@ pub fn supervise_exec(top: &Top, told: &[String]) -> Result<()> {
 /// Is a supervisor running? Its state file is rewritten every second
 /// while it runs and removed when it stops.
 fn supervisor_running() -> bool {
-    std::fs::metadata("/run/mpboot/state")
-        .and_then(|m| m.modified())
-        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() < 5))
+    std::fs::read_to_string("/run/mpboot/state").is_ok_and(|s| {
+        supervisor::view_age_ms(&s, supervisor::boottime_ms()).is_some_and(|age| age < 5000)
+    })
 }
 
 /// Start the supervisor in the background (its own process group, so a

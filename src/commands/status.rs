@@ -85,10 +85,7 @@ pub fn supervisor_view(run_dir: &FsPath) {
     if pid.is_empty() || !FsPath::new(&format!("/proc/{pid}")).exists() {
         return;
     }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    for l in describe_supervisor(&state, now) {
+    for l in describe_supervisor(&state, crate::supervisor::boottime_ms()) {
         crate::out!("{l}");
     }
 }
@@ -97,28 +94,16 @@ pub fn supervisor_view(run_dir: &FsPath) {
 /// view each time: older than this (ms), the view is stale.
 pub const STATE_STALE_MS: u64 = 5000;
 
-/// `S.mmm` seconds as milliseconds (no floats: their formatting code
-/// costs the binary kilobytes).
-pub fn parse_millis(t: &str) -> Option<u64> {
-    let (s, ms) = t.split_once('.').unwrap_or((t, "0"));
-    let ms = format!("{ms:0<3}");
-    Some(s.parse::<u64>().ok()? * 1000 + ms.get(..3)?.parse::<u64>().ok()?)
-}
-
 /// The supervisor's state file for people, with the view's age (`now` in
-/// ms since the epoch): a view that has not been rewritten lately is said
-/// to be stale, never shown as if it were current.
+/// ms since boot, `supervisor::boottime_ms`): a view that has not been
+/// rewritten lately is said to be stale, never shown as if it were current.
 pub fn describe_supervisor(state: &str, now: u64) -> Vec<String> {
     let mut lines = state.lines();
     let pid = lines
         .next()
         .and_then(|l| l.strip_prefix("pid "))
         .unwrap_or("?");
-    let written = state
-        .lines()
-        .find_map(|l| l.strip_prefix("written "))
-        .and_then(parse_millis);
-    let head = match written.map(|w| now.saturating_sub(w)) {
+    let head = match crate::supervisor::view_age_ms(state, now) {
         Some(age) if age > STATE_STALE_MS => format!(
             "supervisor @mpboot (pid {pid}): STALE view from {} s ago \
              (the supervisor has not updated it since; it may be stuck):",
@@ -134,14 +119,14 @@ pub fn describe_supervisor(state: &str, now: u64) -> Vec<String> {
     std::iter::once(head)
         .chain(
             lines
-                .filter(|l| !l.starts_with("written "))
+                .filter(|l| !l.starts_with("boottime "))
                 .map(|l| format!("  {l}")),
         )
         .collect()
 }
 
-pub fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String]) -> Result<()> {
-    supervisor_view(FsPath::new("/run/mpboot"));
+pub fn status(sys: &Sysfs, dev_root: &FsPath, names: &[String], run_dir: &FsPath) -> Result<()> {
+    supervisor_view(run_dir);
     let ctl = Control::open(dev_root, misc_devt(sys))?;
     let (names, all) = if names.is_empty() {
         (device_names(&ctl)?, true)
@@ -169,7 +154,7 @@ mod tests {
 
     #[test]
     fn a_stale_supervisor_view_says_so() {
-        let state = "pid 42\nwritten 1000.500\nmap m 254:0\n  group 1 sda 8:0 active\n";
+        let state = "pid 42\nboottime 1000.500\nmap m 254:0\n  group 1 sda 8:0 active\n";
         let fresh = describe_supervisor(state, 1_001_000);
         assert_eq!(
             fresh[0],

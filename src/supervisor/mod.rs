@@ -36,6 +36,7 @@ use crate::topology::Policy;
 use crate::uevent::Listener;
 
 use state::Supervisor;
+pub use state::{boottime_ms, view_age_ms};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -96,10 +97,30 @@ fn raise_fd_limit() {
     }
 }
 
+/// What a signal asks of the supervisor.
+#[derive(Debug, PartialEq, Eq)]
+enum Asked {
+    /// Stop, leaving the maps as `leave` says.
+    Stop,
+    /// A hang-up (its terminal went away, or an admin's `kill -HUP`): not
+    /// a reason to stop, whose default action would kill us with queueing
+    /// left on; look at every path again, as multipathd reconfigures.
+    LookAgain,
+}
+
+fn asked(signo: u32) -> Asked {
+    if signo == Signal::SIGHUP as u32 {
+        Asked::LookAgain
+    } else {
+        Asked::Stop
+    }
+}
+
 fn signal_fd() -> Result<SignalFd> {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGTERM);
     mask.add(Signal::SIGINT);
+    mask.add(Signal::SIGHUP);
     let _ = mask.thread_block();
     SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC).map_err(|source| {
         crate::error::Error::Ioctl {
@@ -219,12 +240,19 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         }
         let woken = wait(&s, &listener, &sfd, dm_events, until);
         if woken.signal {
-            if let Ok(Some(si)) = sfd.read_signal() {
-                log::notice(&format!("signal {}: exiting", si.ssi_signo));
+            let signo = sfd
+                .read_signal()
+                .ok()
+                .flatten()
+                .map_or(0, |si| si.ssi_signo);
+            if asked(signo) == Asked::Stop {
+                log::notice(&format!("signal {signo}: exiting"));
+                return stop(&mut s, &state_file, Ok(()));
             }
-            s.leave();
-            let _ = std::fs::remove_file(&state_file);
-            return Ok(());
+            log::notice(&format!("signal {signo}: looking at every path again"));
+            if let Err(e) = s.reconcile_asking(true) {
+                log::warn(&format!("reconcile: {}", chain(&e)));
+            }
         }
         // The root may have switched while we slept: follow it before
         // anything reads sysfs or /dev, or every path would look gone.
@@ -235,8 +263,16 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
             s.collect(map, dev, *hup);
         }
         s.expire(Instant::now());
-        if woken.uevent && handle_uevents(&mut s, &listener)? {
-            kernel_failed_soon(&mut s);
+        if woken.uevent {
+            match handle_uevents(&mut s, &listener) {
+                Ok(true) => kernel_failed_soon(&mut s),
+                Ok(false) => {}
+                // It would poll readable again at once, for ever.
+                Err(e) => {
+                    log::err(&format!("kernel uevents: {}: exiting", chain(&e)));
+                    return stop(&mut s, &state_file, Err(e));
+                }
+            }
         }
         if woken.dm {
             // Some map changed (a path failed): look at its paths soon.
@@ -252,6 +288,13 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         }
         s.write_state();
     }
+}
+
+/// Stop: leave the maps as the options say, remove the state file.
+fn stop(s: &mut Supervisor, state_file: &FsPath, why: Result<()>) -> Result<()> {
+    s.leave();
+    let _ = std::fs::remove_file(state_file);
+    why
 }
 
 /// Path uevents change the maps: reconcile now. True when one did.
@@ -278,5 +321,25 @@ fn kernel_failed_soon(s: &mut Supervisor) {
         for p in m.paths.values_mut() {
             p.next_check = p.next_check.min(soon);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{asked, Asked};
+    use nix::sys::signal::Signal;
+
+    /// A hang-up is no reason to stop (its default action killed the
+    /// supervisor with queueing left on); SIGTERM and SIGINT are.
+    #[test]
+    fn a_hang_up_does_not_stop_it() {
+        assert_eq!(asked(Signal::SIGHUP as u32), Asked::LookAgain);
+        assert_eq!(asked(Signal::SIGTERM as u32), Asked::Stop);
+        assert_eq!(asked(Signal::SIGINT as u32), Asked::Stop);
+        let mask = super::signal_fd().map(|_| nix::sys::signal::SigSet::thread_get_mask().unwrap());
+        assert!(
+            mask.unwrap().contains(Signal::SIGHUP),
+            "SIGHUP is read, not delivered"
+        );
     }
 }

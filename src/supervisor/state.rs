@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path as FsPath;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use crate::dm::Control;
 use crate::error::{chain, Result};
@@ -16,6 +16,32 @@ use crate::sysfs::{scsi, Sysfs};
 use crate::topology::{self, AluaState, Path, Transport};
 
 use super::Options;
+
+/// Milliseconds since boot, suspend included (CLOCK_BOOTTIME): the state
+/// file's clock, which no settimeofday steps back or forth.
+pub fn boottime_ms() -> u64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(0, |t| {
+        (t.tv_sec() as u64) * 1000 + (t.tv_nsec() as u64) / 1_000_000
+    })
+}
+
+/// How old the view in a state file is, by `boottime_ms` now.
+pub fn view_age_ms(state: &str, now: u64) -> Option<u64> {
+    state
+        .lines()
+        .find_map(|l| l.strip_prefix("boottime "))
+        .and_then(parse_millis)
+        .map(|w| now.saturating_sub(w))
+}
+
+/// `S.mmm` seconds as milliseconds (no floats: their formatting code
+/// costs the binary kilobytes).
+pub fn parse_millis(t: &str) -> Option<u64> {
+    let (s, ms) = t.split_once('.').unwrap_or((t, "0"));
+    let ms = format!("{ms:0<3}");
+    Some(s.parse::<u64>().ok()? * 1000 + ms.get(..3)?.parse::<u64>().ok()?)
+}
 
 /// What we know of one path of one map.
 pub struct PathState {
@@ -334,14 +360,12 @@ impl Supervisor<'_> {
             return;
         }
         self.state_written = Some(now);
-        let written = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or(Duration::ZERO);
+        let written = boottime_ms();
         let mut s = format!(
-            "pid {}\nwritten {}.{:03}\n",
+            "pid {}\nboottime {}.{:03}\n",
             std::process::id(),
-            written.as_secs(),
-            written.subsec_millis()
+            written / 1000,
+            written % 1000
         );
         for m in self.maps.values() {
             let Some(v) = self.cached_view(&m.name) else {

@@ -23,6 +23,10 @@ expect_eq "one thread" "$(awk '/^Threads:/ {print $2}' /proc/$P/status)" 1
 echo "# supervisor pid $P: $(grep -E '^(Name|State|Vm(RSS|HWM)|Threads)' /proc/$P/status | tr -s ' \t' ' ' | tr '\n' ' ')"
 mpboot status >/tmp/status 2>&1
 check "status shows the supervisor's view" grep -q "^supervisor @mpboot (pid $P)" /tmp/status
+check "its view's clock is the boot time" grep -q "^boottime " /run/mpboot/state
+cp -a /run/mpboot /run/elsewhere
+mpboot status --run-dir /run/elsewhere >/tmp/status 2>&1
+check "status --run-dir reads the supervisor's view there" grep -q "^supervisor @mpboot (pid $P)" /tmp/status
 
 # The write/verify loop throughout.
 io_loop_start /dev/mapper/$W 64
@@ -136,6 +140,11 @@ still() { ! gone "$1"; }
 check "a non-root process on multipathd's socket name does not make it step aside" still $P
 kill $S
 wait_for 30 gone $S
+# A hang-up is not a reason to stop: it looks at every path again.
+kill -HUP $P
+wait_for 50 sh -c "dmesg | grep -q 'mpboot: signal 1: looking at every path again'"
+check "SIGHUP: it looks at every path again" sh -c "dmesg | grep -q 'mpboot: signal 1: looking at every path again'"
+check "SIGHUP: it goes on" still $P
 peer_prepare
 sed -i 's/find_multipaths no/find_multipaths no\n    uid_attribute ""/' /etc/multipath.conf
 multipathd -d -v2 >/tmp/mpd.log 2>&1 &
