@@ -101,7 +101,7 @@ pub fn run(
     let mut plans = Vec::new();
     for w in wants {
         let paths = &luns[w.wwid.as_str()];
-        match topology::map_spec(&w.wwid, paths, opts.policy, &[]) {
+        match topology::map_spec(&w.wwid, paths, opts.policy, Default::default()) {
             Some(mut spec) => {
                 if let Some(n) = &w.name {
                     spec.name = n.clone();

@@ -324,11 +324,34 @@ pub fn by_wwid(paths: &[Path]) -> BTreeMap<&str, Vec<&Path>> {
     m
 }
 
+/// All paths of one LUN have one size, except while it is resized online
+/// (its paths rescanned one by one). A new map takes the first usable
+/// path's size; a live map keeps its own until every path agrees on
+/// another. A path of another size is left out, unless the live map has
+/// it already: dropping it for a resize in progress would fail its I/O.
+fn map_size(usable: &[&Path], live: Option<u64>) -> Option<u64> {
+    let first = usable.first()?.size;
+    match live {
+        Some(l) if usable.iter().any(|p| p.size != first) => Some(l),
+        _ => Some(first),
+    }
+}
+
+/// What a live map has, for `map_spec` to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Live<'a> {
+    /// Paths (maj:min) in its table.
+    pub devices: &'a [String],
+    /// Its size (sectors), none for a map not made yet.
+    pub size: Option<u64>,
+}
+
 /// Build the map for one LUN from its paths. None when no path is usable.
-/// Paths whose numbers are in `keep` stay even when not running: a path
+/// Paths in the `live` map's table stay even when not running: a path
 /// that is down but still present belongs in a live map's table, where the
 /// kernel fails it and a checker reinstates it.
-pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) -> Option<MapSpec> {
+pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, live: Live) -> Option<MapSpec> {
+    let keep = live.devices;
     let mut left_out = Vec::new();
     let mut usable: Vec<&Path> = Vec::new();
     for p in paths {
@@ -340,11 +363,9 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, keep: &[String]) ->
             usable.push(p);
         }
     }
-    // All paths of one LUN have one size; a path disagreeing with the
-    // first usable one is mid-resize or not the same LUN: leave it out.
-    let size = usable.first()?.size;
+    let size = map_size(&usable, live.size)?;
     usable.retain(|p| {
-        let same = p.size == size;
+        let same = p.size == size || keep.contains(&p.devt.to_string());
         if !same {
             left_out.push((p.name.clone(), format!("size {} != {size}", p.size)));
         }
@@ -455,7 +476,7 @@ pub mod tests {
             path("sdd", 48, Some(Optimized), "running"),
         ];
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(
             devs(&spec),
             vec![vec!["8:0", "8:48"], vec!["8:16"], vec!["8:32"]]
@@ -518,7 +539,7 @@ pub mod tests {
         ];
         for (paths, want) in rows {
             let refs: Vec<&Path> = paths.iter().collect();
-            let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+            let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
             assert_eq!(
                 devs(&spec),
                 want,
@@ -537,7 +558,7 @@ pub mod tests {
         for h in ["rdac", "emc", "hp_sw"] {
             ps[0].handler = Some(h.into());
             let refs: Vec<&Path> = ps.iter().collect();
-            let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+            let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
             assert_eq!(
                 spec.table.features,
                 ["queue_if_no_path", "pg_init_retries", "50"]
@@ -546,7 +567,7 @@ pub mod tests {
         }
         ps[0].handler = Some("alua".into());
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(spec.table.features, ["queue_if_no_path"]);
     }
 
@@ -558,7 +579,7 @@ pub mod tests {
         ];
         ps[1].preferred = true;
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:16", "8:0"]]);
     }
 
@@ -574,7 +595,7 @@ pub mod tests {
             ..Policy::default()
         };
         assert_eq!(
-            devs(&map_spec("w", &refs, fo, &[]).unwrap()),
+            devs(&map_spec("w", &refs, fo, Live::default()).unwrap()),
             vec![vec!["8:0"], vec!["8:16"]]
         );
         let mb = Policy {
@@ -582,7 +603,7 @@ pub mod tests {
             selector: Selector::RoundRobin,
             queue_if_no_path: false,
         };
-        let spec = map_spec("w", &refs, mb, &[]).unwrap();
+        let spec = map_spec("w", &refs, mb, Live::default()).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
         assert_eq!(
             spec.table.to_string(),
@@ -597,7 +618,7 @@ pub mod tests {
             path("sda", 0, None, "running"),
         ];
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
         assert!(spec.table.hw_handler.is_empty());
     }
@@ -611,15 +632,62 @@ pub mod tests {
         ];
         ps[2].size = 1;
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:16"]]);
         assert_eq!(spec.left_out.len(), 2);
         let all_off = [path("sda", 0, None, "offline")];
         let refs: Vec<&Path> = all_off.iter().collect();
-        assert!(map_spec("w", &refs, Policy::default(), &[]).is_none());
+        assert!(map_spec("w", &refs, Policy::default(), Live::default()).is_none());
         // Kept: a down path already in a live table stays.
         let keep = vec!["8:0".to_string()];
-        assert!(map_spec("w", &refs, Policy::default(), &keep).is_some());
+        assert!(map_spec(
+            "w",
+            &refs,
+            Policy::default(),
+            Live {
+                devices: &keep,
+                size: None
+            }
+        )
+        .is_some());
+    }
+
+    /// An online resize: the LUN grows, its paths are rescanned one by
+    /// one. The live map keeps its size and every path of its table until
+    /// all paths agree on the new size; then it takes it. A new path of
+    /// the other size meanwhile waits outside.
+    #[test]
+    fn a_live_map_is_resized_when_every_path_agrees() {
+        let mut ps = [
+            path("sda", 0, Some(Optimized), "running"),
+            path("sdb", 16, Some(NonOptimized), "running"),
+            path("sdc", 32, Some(NonOptimized), "running"),
+        ];
+        let old = ps[0].size;
+        let table = vec!["8:0".to_string(), "8:16".to_string()];
+        let live = Live {
+            devices: &table,
+            size: Some(old),
+        };
+        ps[0].size = old * 2;
+        let refs: Vec<&Path> = ps[..2].iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), live).unwrap();
+        assert_eq!(spec.size, old, "the first path rescanned does not decide");
+        assert_eq!(devs(&spec), vec![vec!["8:0"], vec!["8:16"]]);
+        // A path new to the map, of the old size, joins; of the new, waits.
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), live).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:0"], vec!["8:16", "8:32"]]);
+        ps[2].size = old * 2;
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), live).unwrap();
+        assert_eq!(devs(&spec), vec![vec!["8:0"], vec!["8:16"]]);
+        assert_eq!(spec.left_out.len(), 1);
+        ps[1].size = old * 2;
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), live).unwrap();
+        assert_eq!(spec.size, old * 2, "all agree: resized");
+        assert_eq!(devs(&spec), vec![vec!["8:0"], vec!["8:16", "8:32"]]);
     }
 
     #[test]
@@ -633,12 +701,12 @@ pub mod tests {
             p.size = 0;
         }
         let refs: Vec<&Path> = ps.iter().collect();
-        assert!(map_spec("w", &refs, Policy::default(), &[]).is_none());
+        assert!(map_spec("w", &refs, Policy::default(), Live::default()).is_none());
         assert!(why_no_map(&refs).starts_with("size 0: a placeholder LUN"));
         // One path of size 0 next to a real one: left out, and said why.
         ps[1].size = 16384;
         let refs: Vec<&Path> = ps.iter().collect();
-        let spec = map_spec("w", &refs, Policy::default(), &[]).unwrap();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
         assert_eq!(devs(&spec), vec![vec!["8:16"]]);
         assert!(spec.left_out[0].1.starts_with("size 0"));
         let down = [path("sda", 0, None, "offline")];

@@ -304,7 +304,12 @@ impl Supervisor<'_> {
             };
             let mut policy = self.opts.policy;
             policy.queue_if_no_path = v.table.features.iter().any(|f| f == "queue_if_no_path");
-            let Some(mut spec) = topology::map_spec(wwid, paths, policy, &v.table.devices()) else {
+            let devices = v.table.devices();
+            let live = topology::Live {
+                devices: &devices,
+                size: Some(v.size),
+            };
+            let Some(mut spec) = topology::map_spec(wwid, paths, policy, live) else {
                 continue;
             };
             spec.name = name.clone();

@@ -145,6 +145,22 @@ kill -HUP $P
 wait_for 50 sh -c "dmesg | grep -q 'mpboot: signal 1: looking at every path again'"
 check "SIGHUP: it looks at every path again" sh -c "dmesg | grep -q 'mpboot: signal 1: looking at every path again'"
 check "SIGHUP: it goes on" still $P
+# An online resize: the LUN grows and its paths are rescanned one by one.
+# The map keeps its size and every path until all of them agree.
+msize() { dmsetup table $W | awk '{print $2}'; }
+npaths() { dmsetup table $W | tr ' ' '\n' | grep -c '^8:'; }
+s0=$(msize)
+echo 1 >/sys/bus/pseudo/drivers/scsi_debug/virtual_gb
+echo 1 >/sys/block/sda/device/rescan
+wait_for 50 test "$(cat /sys/block/sda/size)" != "$s0"
+s1=$(cat /sys/block/sda/size)
+sleep 2
+echo "# resize: sda rescanned, $s0 -> $s1 sectors; map: $(msize) sectors, $(npaths) paths"
+expect_eq "resize, one path rescanned: the map keeps its size and its 3 paths" "$(msize) $(npaths)" "$s0 3"
+for d in sdb sdc; do echo 1 >/sys/block/$d/device/rescan; done
+t=$(ms_until 5000 sh -c "[ \"\$(dmsetup table $W | awk '{print \$2}')\" = $s1 ]")
+check "resize, every path rescanned: the map takes the new size ($t ms)" test "$t" -ge 0
+expect_eq "with its 3 paths" "$(npaths)" 3
 peer_prepare
 sed -i 's/find_multipaths no/find_multipaths no\n    uid_attribute ""/' /etc/multipath.conf
 multipathd -d -v2 >/tmp/mpd.log 2>&1 &
