@@ -59,6 +59,8 @@ pub struct DeviceInfo {
     pub open_count: i32,
     pub suspended: bool,
     pub live_table: bool,
+    /// Counts the device's events: a path failed, a table loaded...
+    pub event_nr: u32,
 }
 
 impl From<&Reply> for DeviceInfo {
@@ -71,6 +73,7 @@ impl From<&Reply> for DeviceInfo {
             open_count: r.open_count,
             suspended: r.flags & uapi::DM_SUSPEND_FLAG != 0,
             live_table: r.flags & uapi::DM_ACTIVE_PRESENT_FLAG != 0,
+            event_nr: r.event_nr,
         }
     }
 }

@@ -163,6 +163,8 @@ pub struct Reply {
     pub target_count: u32,
     pub open_count: i32,
     pub flags: u32,
+    /// The device's event counter (DM_DEV_STATUS and the like).
+    pub event_nr: u32,
     pub dev: u64,
     pub name: String,
     pub uuid: String,
@@ -181,6 +183,7 @@ pub fn decode_header(buf: &[u8]) -> Option<Reply> {
         target_count: u(offset_of!(DmIoctl, target_count))?,
         open_count: u(offset_of!(DmIoctl, open_count))? as i32,
         flags: u(offset_of!(DmIoctl, flags))?,
+        event_nr: u(offset_of!(DmIoctl, event_nr))?,
         dev: get_u64(buf, offset_of!(DmIoctl, dev))?,
         name: get_cstr(buf, offset_of!(DmIoctl, name), DM_NAME_LEN).unwrap_or_default(),
         uuid: get_cstr(buf, offset_of!(DmIoctl, uuid), DM_UUID_LEN).unwrap_or_default(),

@@ -414,6 +414,7 @@ mod spin_tests {
             round: BTreeSet::from(["8:0".to_string()]),
             all_down_checks: 0,
             queueing_off: false,
+            event_nr: 0,
         };
         BTreeMap::from([("m".to_string(), m)])
     }

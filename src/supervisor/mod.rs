@@ -200,6 +200,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         last_seen: String::new(),
         quiet_ticks: 0,
         said: Default::default(),
+        dm_devices: Vec::new(),
     };
     s.refresh()?;
     // The maps were just assembled from sysfs: the periodic look only
@@ -264,21 +265,24 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         }
         s.expire(Instant::now());
         if woken.uevent {
-            match handle_uevents(&mut s, &listener) {
-                Ok(true) => kernel_failed_soon(&mut s),
-                Ok(false) => {}
-                // It would poll readable again at once, for ever.
-                Err(e) => {
-                    log::err(&format!("kernel uevents: {}: exiting", chain(&e)));
-                    return stop(&mut s, &state_file, Err(e));
-                }
+            // A broken socket would poll readable again at once, for ever.
+            if let Err(e) = handle_uevents(&mut s, &listener) {
+                log::err(&format!("kernel uevents: {}: exiting", chain(&e)));
+                return stop(&mut s, &state_file, Err(e));
             }
         }
         if woken.dm {
             // Some map changed (a path failed): look at its paths soon.
             let _ = s.ctl.arm_poll();
-            s.views.borrow_mut().clear();
-            kernel_failed_soon(&mut s);
+            let soon = Instant::now() + s.opts.failed_interval;
+            if let Err(e) = s.refresh_if_new() {
+                log::warn(&format!("DM devices: {}", chain(&e)));
+            }
+            for name in s.maps_with_events() {
+                if let Some(m) = s.maps.get_mut(&name) {
+                    m.check_soon(soon);
+                }
+            }
         }
         if Instant::now() >= next_reconcile {
             if let Err(e) = s.reconcile_if_changed() {
@@ -297,37 +301,157 @@ fn stop(s: &mut Supervisor, state_file: &FsPath, why: Result<()>) -> Result<()> 
     why
 }
 
-/// Path uevents change the maps: reconcile now. True when one did.
-fn handle_uevents(s: &mut Supervisor, listener: &Listener) -> Result<bool> {
+/// Path uevents change the maps: reconcile the maps of the disks they
+/// name, now (everything when events were lost), and check those maps'
+/// paths soon.
+fn handle_uevents(s: &mut Supervisor, listener: &Listener) -> Result<()> {
     let events = listener.wait(Duration::ZERO)?;
-    let relevant = events.iter().any(|e| {
-        e.action == "rescan"
-            || (e.subsystem == "block" && e.devname.as_deref().is_some_and(|n| n.starts_with("sd")))
-            || e.subsystem == "scsi"
-    });
-    if relevant {
-        if let Err(e) = s.reconcile() {
-            log::warn(&format!("reconcile: {}", chain(&e)));
+    let touched = match disks_named(s.sys, &events) {
+        Named::Nothing => return Ok(()),
+        Named::Disks(disks) => s.reconcile_disks(&disks),
+        Named::Lost => s.reconcile().map(|()| s.maps.keys().cloned().collect()),
+    };
+    match touched {
+        Ok(names) => {
+            let soon = Instant::now() + s.opts.failed_interval;
+            for n in names {
+                if let Some(m) = s.maps.get_mut(&n) {
+                    m.check_soon(soon);
+                }
+            }
         }
+        Err(e) => log::warn(&format!("reconcile: {}", chain(&e))),
     }
-    Ok(relevant)
+    Ok(())
 }
 
-/// Something changed in the kernel: check every path at the fast
-/// interval from now, so a path the kernel failed is looked at soon.
-fn kernel_failed_soon(s: &mut Supervisor) {
-    let soon = Instant::now() + s.opts.failed_interval;
-    for m in s.maps.values_mut() {
-        for p in m.paths.values_mut() {
-            p.next_check = p.next_check.min(soon);
+/// What a batch of uevents says about SCSI disks.
+#[derive(Debug, PartialEq, Eq)]
+enum Named {
+    Nothing,
+    /// These disks came, went or changed (a partition's event names its
+    /// disk; a SCSI device's change, such as an ALUA state change, the
+    /// disk on it).
+    Disks(Vec<String>),
+    /// Events were lost (the socket's buffer overran): look at everything.
+    Lost,
+}
+
+fn disks_named(sys: &Sysfs, events: &[crate::uevent::Uevent]) -> Named {
+    let mut disks: Vec<String> = Vec::new();
+    for e in events {
+        let disk = match (e.subsystem.as_str(), e.devname.as_deref()) {
+            _ if e.action == "rescan" => return Named::Lost,
+            ("block", Some(n)) if n.starts_with("sd") => {
+                if e.devtype.as_deref() == Some("partition") {
+                    n.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
+                } else {
+                    n.to_string()
+                }
+            }
+            // A SCSI device's add and remove come with their disk's own.
+            ("scsi", _) if e.action == "change" => {
+                match sys.list(&format!("{}/block", e.devpath.trim_start_matches('/'))) {
+                    Ok(names) => {
+                        disks.extend(names);
+                        continue;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            _ => continue,
+        };
+        if !disks.contains(&disk) {
+            disks.push(disk);
         }
+    }
+    if disks.is_empty() {
+        Named::Nothing
+    } else {
+        Named::Disks(disks)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{asked, Asked};
+    use super::{asked, disks_named, Asked, Named};
+    use crate::uevent::Uevent;
     use nix::sys::signal::Signal;
+
+    fn ev(
+        action: &str,
+        subsystem: &str,
+        devpath: &str,
+        devname: Option<&str>,
+        devtype: &str,
+    ) -> Uevent {
+        Uevent {
+            action: action.into(),
+            devpath: devpath.into(),
+            subsystem: subsystem.into(),
+            devname: devname.map(str::to_string),
+            devtype: Some(devtype.to_string()),
+        }
+    }
+
+    /// A uevent names the disks whose maps are looked at again, and only
+    /// those: at 1024 paths a full scan per event costs seconds.
+    #[test]
+    fn uevents_name_their_disks() {
+        let t = crate::sysfs::scsi::tests::Tree::new("uevnames");
+        t.file("devices/platform/host/2:0:0:0/block/sde/dev", b"8:64\n");
+        let sys = t.sysfs();
+        let events = [
+            ev("add", "block", "/devices/x/block/sdc", Some("sdc"), "disk"),
+            ev(
+                "change",
+                "block",
+                "/devices/x/block/sdd/sdd1",
+                Some("sdd1"),
+                "partition",
+            ),
+            ev(
+                "remove",
+                "block",
+                "/devices/x/block/sdc",
+                Some("sdc"),
+                "disk",
+            ),
+            ev(
+                "change",
+                "scsi",
+                "/devices/platform/host/2:0:0:0",
+                None,
+                "scsi_device",
+            ),
+            ev(
+                "remove",
+                "scsi",
+                "/devices/platform/host/3:0:0:0",
+                None,
+                "scsi_device",
+            ),
+            ev(
+                "change",
+                "block",
+                "/devices/virtual/block/dm-3",
+                Some("dm-3"),
+                "disk",
+            ),
+        ];
+        let want = ["sdc", "sdd", "sde"].map(String::from).to_vec();
+        assert_eq!(disks_named(&sys, &events), Named::Disks(want));
+        assert_eq!(
+            disks_named(&sys, &events[3..]),
+            Named::Disks(vec!["sde".into()])
+        );
+        assert_eq!(disks_named(&sys, &events[4..]), Named::Nothing);
+        let lost = [Uevent {
+            action: "rescan".into(),
+            ..Uevent::default()
+        }];
+        assert_eq!(disks_named(&sys, &lost), Named::Lost);
+    }
 
     /// A hang-up is no reason to stop (its default action killed the
     /// supervisor with queueing left on); SIGTERM and SIGINT are.

@@ -73,6 +73,23 @@ pub struct Map {
     pub round: BTreeSet<String>,
     pub all_down_checks: u32,
     pub queueing_off: bool,
+    /// The map's DM event counter when last looked at.
+    pub event_nr: u32,
+}
+
+impl Map {
+    /// Has the map had an event since it was last looked at? Remembers
+    /// `nr` for the next time.
+    pub fn had_event(&mut self, nr: u32) -> bool {
+        std::mem::replace(&mut self.event_nr, nr) != nr
+    }
+
+    /// Check every path of the map at the fast interval from now.
+    pub fn check_soon(&mut self, soon: Instant) {
+        for p in self.paths.values_mut() {
+            p.next_check = p.next_check.min(soon);
+        }
+    }
 }
 
 /// The next moment a path is due for a check. A path with a check in
@@ -110,6 +127,8 @@ pub struct Supervisor<'a> {
     /// a uevent asks only about paths not in here; the periodic one asks
     /// again.
     pub said: Answers,
+    /// Every DM device's name at the last refresh.
+    pub dm_devices: Vec<String>,
 }
 
 /// What the arrays (or sysfs) last said of each path: its ALUA state, PREF
@@ -159,16 +178,53 @@ impl Supervisor<'_> {
         Some(v)
     }
 
+    /// A DM event woke us: which maps had one? Their cached views are
+    /// forgotten and their paths checked soon; the others are left alone
+    /// (one flapping path must not keep 1024 at the fast interval, nor
+    /// must the events of our own messages).
+    pub fn maps_with_events(&mut self) -> Vec<String> {
+        let mut changed = Vec::new();
+        for (name, m) in self.maps.iter_mut() {
+            let nr = match self.ctl.dev_status(crate::dm::DevId::Name(name)) {
+                Ok(Some(info)) => info.event_nr,
+                // Gone or unreadable: the next refresh or reconcile says.
+                _ => continue,
+            };
+            if m.had_event(nr) {
+                self.views.borrow_mut().remove(name);
+                changed.push(name.clone());
+            }
+        }
+        changed
+    }
+
     /// We changed the map (a message): its cached view is stale.
     pub fn forget_view(&self, name: &str) {
         self.views.borrow_mut().remove(name);
+    }
+
+    /// A DM device came or went (a map made by boot mode for a later
+    /// mount, one removed): pick the maps up again. One ioctl otherwise.
+    pub fn refresh_if_new(&mut self) -> Result<()> {
+        let names: Vec<String> = self
+            .ctl
+            .list_devices()?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        if names != self.dm_devices {
+            self.refresh()?;
+        }
+        Ok(())
     }
 
     /// Pick up every multipath map and its paths.
     pub fn refresh(&mut self) -> Result<()> {
         let now = Instant::now();
         let mut seen = Vec::new();
-        for (name, _) in self.ctl.list_devices()? {
+        let devices = self.ctl.list_devices()?;
+        self.dm_devices = devices.iter().map(|(n, _)| n.clone()).collect();
+        for (name, _) in devices {
             let Some(v) = self.view(&name) else { continue };
             seen.push(name.clone());
             let m = self.maps.entry(name.clone()).or_insert_with(|| {
@@ -179,6 +235,7 @@ impl Supervisor<'_> {
                     round: BTreeSet::new(),
                     all_down_checks: 0,
                     queueing_off: false,
+                    event_nr: v.info.event_nr,
                 }
             });
             let devs = v.table.devices();
@@ -207,12 +264,15 @@ impl Supervisor<'_> {
     }
 
     /// The attributes of the supervised paths that a regroup depends on
-    /// and that the kernel changes without a uevent (`state`,
-    /// `access_state`, `preferred_path`): three small reads a path.
+    /// and that the kernel changes without a uevent (`access_state`,
+    /// `preferred_path`): two small reads a path, every tick, the
+    /// periodic pass's main cost at 1024 paths. A path's `state` is the
+    /// checker's business (read before each check); a table keeps its
+    /// paths whatever their state.
     pub fn fingerprint(&self) -> String {
         let mut f = String::new();
         for p in self.maps.values().flat_map(|m| m.paths.values()) {
-            for a in ["state", "access_state", "preferred_path"] {
+            for a in ["access_state", "preferred_path"] {
                 let v = self.sys.read_attr(&format!("block/{}/device/{a}", p.name));
                 f.push_str(v.ok().flatten().as_deref().unwrap_or("-"));
                 f.push(' ');
@@ -245,7 +305,6 @@ impl Supervisor<'_> {
     /// for the rest (not through failed paths or those with a check in
     /// flight), sysfs where they do not answer.
     fn prioritize(&mut self, paths: Vec<Path>, all: bool, skip: &[String]) -> Vec<Path> {
-        self.said.keep_only(&paths);
         let (mut known, mut asked) = (Vec::new(), Vec::new());
         for mut p in paths {
             if !all && self.said.recall(&mut p) {
@@ -263,16 +322,71 @@ impl Supervisor<'_> {
         known
     }
 
-    /// Make each map's table match sysfs: paths added or removed, ALUA
-    /// groups changed (asking the arrays about every path when `all`).
-    /// `ensure` leaves a map alone when nothing changed.
+    /// Make each map's table match sysfs, every disk read: paths added or
+    /// removed, ALUA groups changed (asking the arrays about every path
+    /// when `all`).
     pub fn reconcile_asking(&mut self, all: bool) -> Result<()> {
-        self.views.borrow_mut().clear();
-        let mut scan = scsi::scan(self.sys)?;
+        let scan = scsi::scan(self.sys)?;
+        self.said.keep_only(&scan.paths);
+        let names: Vec<String> = self.maps.keys().cloned().collect();
+        self.reconcile_maps(scan.paths, &names, all)?;
+        self.last_seen = self.fingerprint();
+        self.quiet_ticks = 0;
+        Ok(())
+    }
+
+    /// Reconcile after uevents that name these disks (removed, added or
+    /// changed): only the maps that have them or their LUN, each disk read
+    /// once; at 1024 paths a full scan costs seconds. The maps looked at.
+    pub fn reconcile_disks(&mut self, disks: &[String]) -> Result<Vec<String>> {
+        let mut paths: Vec<Path> = disks
+            .iter()
+            .filter_map(|d| scsi::read_path(self.sys, d).ok().flatten())
+            .collect();
+        let wwids: Vec<String> = paths.iter().map(|p| p.wwid.clone()).collect();
+        let mut touched = Vec::new();
+        for (name, m) in &self.maps {
+            let wwid = self.cached_view(name).and_then(|v| {
+                v.info
+                    .uuid
+                    .strip_prefix(maps::UUID_PREFIX)
+                    .map(str::to_string)
+            });
+            let has_disk = m.paths.values().any(|p| disks.contains(&p.name));
+            if has_disk || wwid.is_some_and(|w| wwids.contains(&w)) {
+                touched.push(name.clone());
+            }
+        }
+        if touched.is_empty() {
+            return Ok(touched);
+        }
+        for name in &touched {
+            // The rest of the map's paths, as they are now; a name now
+            // held by another disk (its numbers differ) is that disk's.
+            for (dev, p) in &self.maps[name].paths {
+                if disks.contains(&p.name) {
+                    continue;
+                }
+                if let Ok(Some(now)) = scsi::read_path(self.sys, &p.name) {
+                    if now.devt.to_string() == *dev {
+                        paths.push(now);
+                    }
+                }
+            }
+        }
+        self.reconcile_maps(paths, &touched, false)?;
+        Ok(touched)
+    }
+
+    /// Make these maps' tables match `paths` (the paths their LUNs have).
+    fn reconcile_maps(&mut self, mut paths: Vec<Path>, names: &[String], all: bool) -> Result<()> {
+        for n in names {
+            self.forget_view(n);
+        }
         // Only the supervised LUNs' paths are worth asking their arrays;
         // not through paths the maps have failed, nor through those with
         // a check still in flight (hung, maybe): the loop would wait.
-        let views: Vec<MapView> = self.maps.keys().filter_map(|n| self.view(n)).collect();
+        let views: Vec<MapView> = names.iter().filter_map(|n| self.view(n)).collect();
         let wwids: Vec<&str> = views
             .iter()
             .filter_map(|v| v.info.uuid.strip_prefix(maps::UUID_PREFIX))
@@ -291,11 +405,12 @@ impl Supervisor<'_> {
                     .map(|(d, _)| d.clone()),
             );
         }
-        scan.paths.retain(|p| wwids.contains(&p.wwid.as_str()));
-        scan.paths = self.prioritize(std::mem::take(&mut scan.paths), all, &failed);
-        let luns = topology::by_wwid(&scan.paths);
-        for name in self.maps.keys().cloned().collect::<Vec<_>>() {
-            let Some(v) = self.view(&name) else { continue };
+        paths.retain(|p| wwids.contains(&p.wwid.as_str()));
+        let paths = self.prioritize(paths, all, &failed);
+        let luns = topology::by_wwid(&paths);
+        for name in names {
+            // Read again: asking the arrays may have taken a while.
+            let Some(v) = self.view(name) else { continue };
             let Some(wwid) = v.info.uuid.strip_prefix(maps::UUID_PREFIX) else {
                 continue;
             };
@@ -339,9 +454,9 @@ impl Supervisor<'_> {
             }
         }
         self.refresh()?;
-        self.views.borrow_mut().clear();
-        self.last_seen = self.fingerprint();
-        self.quiet_ticks = 0;
+        for n in names {
+            self.forget_view(n);
+        }
         Ok(())
     }
 
@@ -400,7 +515,25 @@ impl Supervisor<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::Answers;
+    use super::{Answers, Map};
+
+    /// Only a map whose event counter moved is looked at again.
+    #[test]
+    fn a_map_without_events_is_left_alone() {
+        let mut m = Map {
+            name: "m".into(),
+            paths: Default::default(),
+            round: Default::default(),
+            all_down_checks: 0,
+            queueing_off: false,
+            event_nr: 7,
+        };
+        assert!(!m.had_event(7));
+        assert!(m.had_event(8));
+        assert!(!m.had_event(8), "seen once, then remembered");
+        assert!(m.had_event(0), "a counter that went back is news too");
+    }
+
     use crate::topology::{tests::path, AluaState};
 
     /// A disk that reuses a removed one's maj:min does not inherit what
