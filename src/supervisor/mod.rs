@@ -7,13 +7,15 @@
 //! signalfd), path checks in flight (their sg fds) and the timers of the
 //! checks and the reconcile. Nothing in the loop waits on a device.
 //!
-//! - `state`: the maps, their paths, refresh from the kernel, reconcile
-//!   with sysfs, the status file;
+//! - `state`: the maps, their paths, refresh from the kernel, the status
+//!   file;
+//! - `reconcile`: the maps follow sysfs and the arrays;
 //! - `checker`: path checks, sent and collected without blocking;
 //! - `policy`: queueing, failback, what is left behind on exit.
 
 mod checker;
 mod policy;
+mod reconcile;
 mod state;
 
 use std::collections::BTreeMap;
