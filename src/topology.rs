@@ -319,7 +319,7 @@ pub fn by_wwid(paths: &[Path]) -> BTreeMap<&str, Vec<&Path>> {
         m.entry(p.wwid.as_str()).or_default().push(p);
     }
     for v in m.values_mut() {
-        v.sort_by(|a, b| natural_cmp(&a.name, &b.name));
+        crate::sysfs::sort_short(v, |a, b| natural_cmp(&a.name, &b.name).is_lt());
     }
     m
 }
@@ -371,7 +371,7 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, live: Live) -> Opti
         }
         same
     });
-    usable.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+    crate::sysfs::sort_short(&mut usable, |a, b| a.order_key() < b.order_key());
 
     let groups: Vec<Vec<&Path>> = match policy.grouping {
         Grouping::Multibus => vec![usable],

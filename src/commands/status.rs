@@ -65,10 +65,10 @@ pub fn print_map(sys: &Sysfs, v: &MapView) {
     }
 }
 
-/// Every DM device's name, sorted.
+/// Every DM device's name, sorted (mpath9 before mpath10).
 pub fn device_names(ctl: &Control) -> Result<Vec<String>> {
     let mut names: Vec<String> = ctl.list_devices()?.into_iter().map(|(n, _)| n).collect();
-    names.sort();
+    crate::sysfs::sort_names(&mut names);
     Ok(names)
 }
 

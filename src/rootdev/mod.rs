@@ -366,16 +366,8 @@ fn ranked<'p>(sys: &Sysfs, paths: &[&'p Path]) -> Vec<&'p Path> {
             (seen.prio.unwrap_or(5), *p)
         })
         .collect();
-    // A LUN has a few paths: insertion sort, stable, and no sort
-    // instantiation of its own in the binary.
-    let later = |a: &(u32, &Path), b: &(u32, &Path)| (a.0, &b.1.name) < (b.0, &a.1.name);
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && later(&v[j - 1], &v[j]) {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
-    }
+    // Higher priority first, then by name.
+    crate::sysfs::sort_short(&mut v, |a, b| (b.0, &a.1.name) < (a.0, &b.1.name));
     v.into_iter().map(|(_, p)| p).collect()
 }
 

@@ -124,7 +124,7 @@ impl Sysfs {
             })?;
             names.push(ent.file_name().to_string_lossy().into_owned());
         }
-        names.sort_by(|a, b| natural_cmp(a, b));
+        sort_names(&mut names);
         Ok(names)
     }
 
@@ -142,6 +142,25 @@ impl Sysfs {
 /// Kernel device names in discovery order: sdb < sdz < sdaa.
 pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
     (a.len(), a).cmp(&(b.len(), b))
+}
+
+/// Sort names in that order. Every list of names is sorted here: each
+/// sort of a type of its own costs the binary kilobytes.
+pub fn sort_names(names: &mut [String]) {
+    names.sort_unstable_by(|a, b| natural_cmp(a, b));
+}
+
+/// Sort a short list (a LUN's paths) in place, stably, by `before`:
+/// insertion sort, a few hundred bytes where a library sort of each type
+/// costs kilobytes. Quadratic: never for lists that grow with the machine.
+pub fn sort_short<T>(v: &mut [T], before: impl Fn(&T, &T) -> bool) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && before(&v[j], &v[j - 1]) {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
 }
 
 #[cfg(test)]
