@@ -265,6 +265,11 @@ pub fn decode_targets(data: &[u8], count: u32) -> Option<Vec<Target>> {
 /// `DM_LIST_DEVICES` reply: (name, dev) pairs; `next` is relative to each entry.
 pub fn decode_name_list(data: &[u8]) -> Option<Vec<(String, u64)>> {
     let mut out = Vec::new();
+    // No device at all: the kernel says so with a data size of 0 (its
+    // `dev = 0` marker lies past the data it reports).
+    if data.is_empty() {
+        return Some(out);
+    }
     let mut at = 0usize;
     loop {
         let dev = get_u64(data, at)?;
@@ -370,6 +375,11 @@ mod tests {
         let l = decode_name_list(&d).unwrap();
         assert_eq!(l, vec![("a".into(), 64769), ("b".into(), 64770)]);
         assert_eq!(decode_name_list(&[0u8; 16]).unwrap(), vec![]);
+        // No device at all: the kernel reports no data (issue: `mpboot
+        // status` on a machine with no DM device said "malformed").
+        assert_eq!(decode_name_list(&[]).unwrap(), vec![]);
+        // Less than one entry's header is still malformed.
+        assert!(decode_name_list(&[1u8; 4]).is_none());
         // A `next` pointing outside the buffer is an error, not a panic.
         put_u32(&mut d, 32, 4000);
         assert!(decode_name_list(&d).is_none());

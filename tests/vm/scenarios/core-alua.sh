@@ -15,6 +15,11 @@ done
 mpboot list >/tmp/list 2>&1
 sed 's/^/# /' /tmp/list
 check "list shows one WWID with 3 paths" grep -q "^$W Linux scsi_debug size=16384 paths=3" /tmp/list
+# No DM device at all yet: status shows nothing and succeeds (it once
+# said "DM_LIST_DEVICES: malformed kernel reply").
+expect_eq "no DM device yet" "$(ls /sys/block | grep -c '^dm-')" 0
+mpboot status >/tmp/status 2>&1
+expect_eq "status with no DM device: exit 0, nothing shown" "$? $(wc -c </tmp/status)" "0 0"
 
 # Expected order from sysfs alone: A/O, A/N, standby.
 by_state() {
