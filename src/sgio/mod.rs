@@ -534,6 +534,30 @@ pub mod tests {
         f
     }
 
+    /// Being short of fds, processes or memory, or a busy sg device, is
+    /// ours to wait out, never a verdict on the path.
+    #[test]
+    fn our_shortages_are_not_the_paths() {
+        for e in [
+            Errno::EMFILE,
+            Errno::ENFILE,
+            Errno::EAGAIN,
+            Errno::ENOMEM,
+            Errno::EBUSY,
+        ] {
+            assert!(ours(e), "{e}");
+        }
+        for e in [
+            Errno::ENXIO,
+            Errno::EIO,
+            Errno::ENODEV,
+            Errno::ENOENT,
+            Errno::EACCES,
+        ] {
+            assert!(!ours(e), "{e}");
+        }
+    }
+
     #[test]
     fn tur_outcomes() {
         // One row per outcome multipath-tools' tur checker tells apart

@@ -415,6 +415,8 @@ mod spin_tests {
             all_down_checks: 0,
             queueing_off: false,
             event_nr: 0,
+            wwid: "w".into(),
+            seen: None,
         };
         BTreeMap::from([("m".to_string(), m)])
     }

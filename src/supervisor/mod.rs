@@ -199,15 +199,15 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
         maps: BTreeMap::new(),
         views: Default::default(),
         state_written: None,
-        last_seen: String::new(),
-        quiet_ticks: 0,
         said: Default::default(),
         dm_devices: Vec::new(),
+        ticks: 0,
+        others: Default::default(),
     };
     s.refresh()?;
     // The maps were just assembled from sysfs: the periodic look only
-    // needs a full reconcile once what the paths say changes.
-    s.last_seen = s.fingerprint();
+    // needs to reconcile one once what its paths say changes.
+    s.baseline();
     log::notice(&format!(
         "supervisor started, pid {}, {} map(s)",
         std::process::id(),
@@ -287,7 +287,7 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: Options) -> Result<()> {
             }
         }
         if Instant::now() >= next_reconcile {
-            if let Err(e) = s.reconcile_if_changed() {
+            if let Err(e) = s.periodic() {
                 log::warn(&format!("reconcile: {}", chain(&e)));
             }
             next_reconcile = Instant::now() + s.opts.ok_interval;

@@ -11,7 +11,7 @@ use crate::maps::{self, MapView};
 use crate::sysfs::scsi;
 use crate::topology::{self, AluaState, Path, Transport};
 
-use super::state::Supervisor;
+use super::state::{Map, Supervisor};
 
 /// What the arrays (or sysfs) last said of each path: its ALUA state, PREF
 /// bit and priority, by the path's identity (maj:min, H:C:T:L and WWID: a
@@ -42,38 +42,146 @@ impl Answers {
         self.0
             .retain(|k, _| paths.iter().any(|p| Self::key(p) == *k));
     }
+
+    /// Forget the paths whose numbers (maj:min) `live` does not know.
+    pub fn keep(&mut self, live: impl Fn(&str) -> bool) {
+        self.0
+            .retain(|k, _| live(k.split(' ').next().unwrap_or_default()));
+    }
+}
+
+/// The periodic look takes every map in full once in this many ticks (a
+/// minute at the 5 s check interval).
+const FULL_EVERY: usize = 12;
+
+/// A map's paths' attributes that a regroup depends on and that the
+/// kernel changes without a uevent (`access_state`, `preferred_path`): two
+/// small reads a path, the periodic look's main cost at 1024 paths. A
+/// path's `state` is the checker's business (read before each check); a
+/// table keeps its paths whatever their state.
+fn fingerprint(sys: &crate::sysfs::Sysfs, m: &Map) -> String {
+    let mut f = String::new();
+    for p in m.paths.values() {
+        for a in ["access_state", "preferred_path"] {
+            let v = sys.read_attr(&format!("block/{}/device/{a}", p.name));
+            f.push_str(v.ok().flatten().as_deref().unwrap_or("-"));
+            f.push(' ');
+        }
+    }
+    f
 }
 
 impl Supervisor<'_> {
-    /// The attributes of the supervised paths that a regroup depends on
-    /// and that the kernel changes without a uevent (`access_state`,
-    /// `preferred_path`): two small reads a path, every tick, the
-    /// periodic pass's main cost at 1024 paths. A path's `state` is the
-    /// checker's business (read before each check); a table keeps its
-    /// paths whatever their state.
-    pub fn fingerprint(&self) -> String {
-        let mut f = String::new();
-        for p in self.maps.values().flat_map(|m| m.paths.values()) {
-            for a in ["access_state", "preferred_path"] {
-                let v = self.sys.read_attr(&format!("block/{}/device/{a}", p.name));
-                f.push_str(v.ok().flatten().as_deref().unwrap_or("-"));
-                f.push(' ');
+    /// The periodic look (every check interval), cheap at any scale: the
+    /// maps whose paths' ALUA attributes changed, a twelfth of the others
+    /// in turn (each map in full once a minute, its array asked again),
+    /// and the maps of disks nobody told us about (names never seen are
+    /// read once). A full scan of 1024 disks here paused the loop 2.7 s
+    /// under TCG.
+    pub fn periodic(&mut self) -> Result<()> {
+        self.ticks = self.ticks.wrapping_add(1);
+        let turn = self.ticks % FULL_EVERY;
+        let mut names = Vec::new();
+        for (i, (name, m)) in self.maps.iter_mut().enumerate() {
+            let now = Some(fingerprint(self.sys, m));
+            let changed = m.seen.is_some() && m.seen != now;
+            m.seen = now;
+            if changed || i % FULL_EVERY == turn {
+                names.push(name.clone());
             }
         }
-        f
-    }
-
-    /// The periodic look at sysfs: a full reconcile only when what the
-    /// paths say changed since the last one (uevents reconcile at once).
-    /// With 1024 paths a full scan costs tens of thousands of syscalls.
-    pub fn reconcile_if_changed(&mut self) -> Result<()> {
-        // A full one every 12 ticks regardless, for what sends no uevent
-        // and leaves the three attributes alone.
-        self.quiet_ticks += 1;
-        if self.quiet_ticks < 12 && self.fingerprint() == self.last_seen {
+        if turn == 0 {
+            self.forget_gone_paths();
+        }
+        let unseen = self.unseen_disks();
+        for p in &unseen {
+            if let Some((n, _)) = self.maps.iter().find(|(_, m)| m.wwid == p.wwid) {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        if names.is_empty() {
             return Ok(());
         }
-        self.reconcile_asking(true)
+        let mut paths = self.paths_of(&names, &[]);
+        paths.extend(unseen);
+        self.reconcile_maps(paths, &names, true)
+    }
+
+    /// Forget what the arrays said of paths no map has any more (once a
+    /// minute: the answers are keyed by the path's identity, so a stale
+    /// one is never used, only kept).
+    fn forget_gone_paths(&mut self) {
+        let mut live = std::collections::BTreeSet::new();
+        for d in self.maps.values().flat_map(|m| m.paths.keys()) {
+            live.insert(d.clone());
+        }
+        self.said.keep(|d| live.contains(d));
+    }
+
+    /// What the paths' attributes say now, for the first periodic look
+    /// to compare with (the maps were just assembled from sysfs).
+    pub fn baseline(&mut self) {
+        for m in self.maps.values_mut() {
+            m.seen = Some(fingerprint(self.sys, m));
+        }
+    }
+
+    /// Disks of supervised LUNs that no map has, without reading every
+    /// disk: a name not seen before is read once, and remembered when it
+    /// is another LUN's (until a uevent names it or it goes).
+    fn unseen_disks(&mut self) -> Vec<Path> {
+        let Ok(names) = self.sys.list("block") else {
+            return Vec::new();
+        };
+        // `list` sorts its names: look them up by halves, not one by one.
+        let listed = |n: &String| {
+            names
+                .binary_search_by(|x| crate::sysfs::natural_cmp(x, n))
+                .is_ok()
+        };
+        self.others.retain(listed);
+        // Inserted one by one: collecting sorts first, with a sort of its
+        // own in the binary.
+        let mut ours = std::collections::BTreeSet::new();
+        for p in self.maps.values().flat_map(|m| m.paths.values()) {
+            ours.insert(p.name.clone());
+        }
+        let mut found = Vec::new();
+        for n in names.iter().filter(|n| n.starts_with("sd")) {
+            if self.others.contains(n) || ours.contains(n) {
+                continue;
+            }
+            match scsi::read_path(self.sys, n) {
+                Ok(Some(p)) if self.maps.values().any(|m| m.wwid == p.wwid) => found.push(p),
+                Ok(Some(_)) => {
+                    self.others.insert(n.clone());
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    /// The paths these maps have now, read from sysfs, except `skip`
+    /// (disks read by the caller); a name now held by another disk (its
+    /// numbers differ) is that disk's, not the map's.
+    fn paths_of(&self, names: &[String], skip: &[String]) -> Vec<Path> {
+        let mut paths = Vec::new();
+        for m in names.iter().filter_map(|n| self.maps.get(n)) {
+            for (dev, p) in &m.paths {
+                if skip.contains(&p.name) {
+                    continue;
+                }
+                if let Ok(Some(now)) = scsi::read_path(self.sys, &p.name) {
+                    if now.devt.to_string() == *dev {
+                        paths.push(now);
+                    }
+                }
+            }
+        }
+        paths
     }
 
     /// Make each map's table match sysfs after a uevent: paths added or
@@ -111,10 +219,7 @@ impl Supervisor<'_> {
         let scan = scsi::scan(self.sys)?;
         self.said.keep_only(&scan.paths);
         let names: Vec<String> = self.maps.keys().cloned().collect();
-        self.reconcile_maps(scan.paths, &names, all)?;
-        self.last_seen = self.fingerprint();
-        self.quiet_ticks = 0;
-        Ok(())
+        self.reconcile_maps(scan.paths, &names, all)
     }
 
     /// Reconcile after uevents that name these disks (removed, added or
@@ -125,37 +230,20 @@ impl Supervisor<'_> {
             .iter()
             .filter_map(|d| scsi::read_path(self.sys, d).ok().flatten())
             .collect();
-        let wwids: Vec<String> = paths.iter().map(|p| p.wwid.clone()).collect();
+        for d in disks {
+            self.others.remove(d);
+        }
         let mut touched = Vec::new();
         for (name, m) in &self.maps {
-            let wwid = self.cached_view(name).and_then(|v| {
-                v.info
-                    .uuid
-                    .strip_prefix(maps::UUID_PREFIX)
-                    .map(str::to_string)
-            });
             let has_disk = m.paths.values().any(|p| disks.contains(&p.name));
-            if has_disk || wwid.is_some_and(|w| wwids.contains(&w)) {
+            if has_disk || paths.iter().any(|p| p.wwid == m.wwid) {
                 touched.push(name.clone());
             }
         }
         if touched.is_empty() {
             return Ok(touched);
         }
-        for name in &touched {
-            // The rest of the map's paths, as they are now; a name now
-            // held by another disk (its numbers differ) is that disk's.
-            for (dev, p) in &self.maps[name].paths {
-                if disks.contains(&p.name) {
-                    continue;
-                }
-                if let Ok(Some(now)) = scsi::read_path(self.sys, &p.name) {
-                    if now.devt.to_string() == *dev {
-                        paths.push(now);
-                    }
-                }
-            }
-        }
+        paths.extend(self.paths_of(&touched, disks));
         self.reconcile_maps(paths, &touched, false)?;
         Ok(touched)
     }

@@ -75,6 +75,10 @@ pub struct Map {
     pub queueing_off: bool,
     /// The map's DM event counter when last looked at.
     pub event_nr: u32,
+    /// Its LUN's WWID (from its DM UUID).
+    pub wwid: String,
+    /// What its paths' ALUA attributes said at the last periodic look.
+    pub seen: Option<String>,
 }
 
 impl Map {
@@ -119,16 +123,16 @@ pub struct Supervisor<'a> {
     pub views: std::cell::RefCell<BTreeMap<String, MapView>>,
     /// When the status file was last written.
     pub state_written: Option<Instant>,
-    /// What the paths' sysfs said at the last reconcile (`fingerprint`).
-    pub last_seen: String,
-    /// Periodic ticks since the last full reconcile.
-    pub quiet_ticks: u32,
     /// What the arrays (or sysfs) last said of each path. A reconcile for
     /// a uevent asks only about paths not in here; the periodic one asks
     /// again.
     pub said: Answers,
     /// Every DM device's name at the last refresh.
     pub dm_devices: Vec<String>,
+    /// Periodic looks so far (`reconcile::periodic` takes turns by it).
+    pub ticks: usize,
+    /// Disks read once and found to be of no supervised LUN.
+    pub others: BTreeSet<String>,
 }
 
 impl Supervisor<'_> {
@@ -205,6 +209,13 @@ impl Supervisor<'_> {
                     all_down_checks: 0,
                     queueing_off: false,
                     event_nr: v.info.event_nr,
+                    wwid: v
+                        .info
+                        .uuid
+                        .strip_prefix(maps::UUID_PREFIX)
+                        .unwrap_or_default()
+                        .to_string(),
+                    seen: None,
                 }
             });
             let devs = v.table.devices();
@@ -299,6 +310,8 @@ mod tests {
             all_down_checks: 0,
             queueing_off: false,
             event_nr: 7,
+            wwid: "w".into(),
+            seen: None,
         };
         assert!(!m.had_event(7));
         assert!(m.had_event(8));
