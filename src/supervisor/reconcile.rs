@@ -79,6 +79,9 @@ impl Supervisor<'_> {
     /// read once). A full scan of 1024 disks here paused the loop 2.7 s
     /// under TCG.
     pub fn periodic(&mut self) -> Result<()> {
+        // A map made or removed by someone else, should its DM event have
+        // been missed (or the kernel has none to arm: before 4.13).
+        self.refresh_if_new()?;
         self.ticks = self.ticks.wrapping_add(1);
         let turn = self.ticks % FULL_EVERY;
         let mut names = Vec::new();

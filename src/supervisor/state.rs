@@ -127,7 +127,8 @@ pub struct Supervisor<'a> {
     /// a uevent asks only about paths not in here; the periodic one asks
     /// again.
     pub said: Answers,
-    /// Every DM device's name at the last refresh.
+    /// The DM devices settled at the last refresh: multipath maps, and
+    /// other devices with a live table (one being made is not settled).
     pub dm_devices: Vec<String>,
     /// Periodic looks so far (`reconcile::periodic` takes turns by it).
     pub ticks: usize,
@@ -195,10 +196,21 @@ impl Supervisor<'_> {
     pub fn refresh(&mut self) -> Result<()> {
         let now = Instant::now();
         let mut seen = Vec::new();
-        let devices = self.ctl.list_devices()?;
-        self.dm_devices = devices.iter().map(|(n, _)| n.clone()).collect();
-        for (name, _) in devices {
-            let Some(v) = self.view(&name) else { continue };
+        self.dm_devices.clear();
+        for (name, _) in self.ctl.list_devices()? {
+            let Some(v) = self.view(&name) else {
+                // Not a multipath map, or not loaded yet (a map is created,
+                // then loaded and resumed, each with an event): only one
+                // with a live table is settled; another is looked at again.
+                let id = crate::dm::DevId::Name(&name);
+                if let Ok(Some(info)) = self.ctl.dev_status(id) {
+                    if info.live_table {
+                        self.dm_devices.push(name);
+                    }
+                }
+                continue;
+            };
+            self.dm_devices.push(name.clone());
             seen.push(name.clone());
             let m = self.maps.entry(name.clone()).or_insert_with(|| {
                 log::info(&format!("supervising {name}"));
