@@ -238,10 +238,15 @@ pub fn drop_path_partitions(sys: &Sysfs, dev_root: &FsPath, paths: &[&Path]) {
 /// its SCSI host is anything but running (`sd_open` waits for the host's
 /// error recovery), as far as sysfs tells now.
 fn opens_at_once(sys: &Sysfs, p: &Path) -> bool {
+    let state = |attr: &str| sys.read_attr(attr).ok().flatten();
+    let device = state(&format!("block/{}/device/state", p.name));
+    if let crate::topology::Transport::Nvme(_) = p.transport {
+        // The controller: resetting or connecting, an open waits.
+        return device.as_deref() == Some("live");
+    }
     let host = p.hctl.split(':').next().unwrap_or_default();
-    let running = |attr: &str| sys.read_attr(attr).ok().flatten().as_deref() == Some("running");
-    running(&format!("block/{}/device/state", p.name))
-        && running(&format!("class/scsi_host/host{host}/state"))
+    device.as_deref() == Some("running")
+        && state(&format!("class/scsi_host/host{host}/state")).as_deref() == Some("running")
 }
 
 /// mpboot's own read through a map must never queue for ever: a map with
@@ -319,7 +324,8 @@ fn partitions(
 
 #[cfg(test)]
 mod tests {
-    use crate::sysfs::scsi::{scan, tests::captured, tests::Tree};
+    use crate::sysfs::scan;
+    use crate::sysfs::scsi::tests::{captured, Tree};
 
     /// A disk is opened (for its partitions) only while its device and its
     /// host run: `sd_open` waits for a recovering host's error handling.

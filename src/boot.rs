@@ -17,7 +17,7 @@ use crate::bootcfg::{self, BootArgs, Known};
 use crate::error::{Error, Result};
 use crate::log;
 use crate::rootdev::{self, Found, RootSpec};
-use crate::sysfs::{scsi, Sysfs};
+use crate::sysfs::Sysfs;
 use crate::topology::{self, Path, Transport};
 use crate::uevent::Listener;
 
@@ -78,7 +78,7 @@ pub fn claims(sys: &Sysfs, cmdline: &FsPath, etc: &FsPath, name: &str) -> bool {
     if args.off || name.contains('/') {
         return false;
     }
-    let Ok(Some(path)) = scsi::read_path(sys, name) else {
+    let Ok(Some(path)) = crate::sysfs::read_path(sys, name) else {
         return false;
     };
     if !args.wwids.is_empty() {
@@ -322,7 +322,7 @@ impl<'a> Boot<'a> {
         let stop = StopSignals::block();
         loop {
             let now = Instant::now();
-            let scan = scsi::scan(self.sys)?;
+            let scan = crate::sysfs::scan(self.sys)?;
             self.times.update(&scan.paths, now);
             let luns = topology::by_wwid(&scan.paths);
             let step = match &goal {
@@ -365,6 +365,12 @@ impl<'a> Boot<'a> {
                 log::info(&format!("root is on multipath LUN {wwid}"));
                 self.root_at = Some((wwid.clone(), part));
                 return Ok(Step::Assemble(vec![wwid]));
+            }
+            Found::Elsewhere(dev) if crate::sysfs::nvme::on_native_head(self.sys, &dev) => {
+                log::notice(&format!(
+                    "root is on {dev}, under native NVMe multipath: the kernel's, nothing to do"
+                ));
+                return Ok(Step::Done(Made::default()));
             }
             Found::Elsewhere(dev) => {
                 log::notice(&format!(

@@ -120,14 +120,27 @@ pub struct Path {
     pub transport: Transport,
 }
 
-/// The SCSI transport a path's disk hangs off.
+/// How a path's disk is reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Transport {
     Iscsi,
     Fc,
     Sas,
+    /// An NVMe namespace through one controller (native multipath off).
+    Nvme(Fabric),
     /// Parallel SCSI, virtio, USB, emulation: nothing that says SAN.
     #[default]
+    Other,
+}
+
+/// An NVMe controller's transport (its sysfs `transport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fabric {
+    Tcp,
+    Fc,
+    Rdma,
+    Pcie,
+    Loop,
     Other,
 }
 
@@ -144,8 +157,10 @@ impl Path {
         }
     }
 
+    /// Its device takes I/O: a SCSI device `running`, an NVMe controller
+    /// `live`.
     pub fn usable(&self) -> bool {
-        self.state == "running"
+        matches!(self.state.as_str(), "running" | "live")
     }
 
     /// Why this path is never part of a map, if it is not: a LUN of size
@@ -170,6 +185,10 @@ impl Path {
         match self.transport {
             Transport::Iscsi => "iSCSI",
             Transport::Fc => "FC",
+            Transport::Nvme(Fabric::Tcp) => "NVMe/TCP",
+            Transport::Nvme(Fabric::Fc) => "NVMe/FC",
+            Transport::Nvme(Fabric::Rdma) => "NVMe/RDMA",
+            Transport::Nvme(_) => "NVMe",
             Transport::Sas if self.handler.is_some() => "SAS array LUN",
             _ if self.handler.is_some() || self.alua.is_some() => "array LUN",
             Transport::Sas => "SAS",
@@ -178,14 +197,19 @@ impl Path {
     }
 
     /// Does this disk look like an array's LUN, which may have more paths
-    /// than have appeared so far? iSCSI and FC are SAN transports; any LUN
+    /// than have appeared so far? iSCSI, FC and NVMe over fabrics are SAN
+    /// transports; any LUN
     /// with a device handler (the kernel attaches one for ALUA/TPGS and for
     /// the arrays in its rdac/emc/hp_sw lists) is an array's. SAS alone is
     /// not: local disks hang off SAS HBAs too, and SAS array LUNs report
     /// ALUA.
     pub fn san_like(&self) -> bool {
-        matches!(self.transport, Transport::Iscsi | Transport::Fc)
-            || self.handler.is_some()
+        matches!(
+            self.transport,
+            Transport::Iscsi
+                | Transport::Fc
+                | Transport::Nvme(Fabric::Tcp | Fabric::Fc | Fabric::Rdma)
+        ) || self.handler.is_some()
             || self.alua.is_some()
     }
 
@@ -344,6 +368,16 @@ pub struct Live<'a> {
     pub devices: &'a [String],
     /// Its size (sectors), none for a map not made yet.
     pub size: Option<u64>,
+    /// It is bio-based (`queue_mode bio`): a live map's queue mode cannot
+    /// change by a reload.
+    pub bio: bool,
+}
+
+/// Is this table bio-based (`queue_mode bio` among its features)?
+pub fn is_bio(features: &[String]) -> bool {
+    features
+        .windows(2)
+        .any(|w| w[0] == "queue_mode" && w[1] == "bio")
 }
 
 /// Build the map for one LUN from its paths. None when no path is usable.
@@ -364,13 +398,28 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, live: Live) -> Opti
         }
     }
     let size = map_size(&usable, live.size)?;
+    // Request-based dm cannot stack on nvme-tcp's blocking queue (the
+    // kernel still loads such a table): a map with an NVMe/TCP path is
+    // bio-based, as multipath-tools makes it. A live request-based map
+    // keeps its mode; an NVMe/TCP path waits outside it.
+    let tcp = |p: &Path| p.transport == Transport::Nvme(Fabric::Tcp);
+    let bio = match live.size {
+        Some(_) => live.bio,
+        None => usable.iter().any(|p| tcp(p)),
+    };
     usable.retain(|p| {
         let same = p.size == size || keep.contains(&p.devt.to_string());
         if !same {
             left_out.push((p.name.clone(), format!("size {} != {size}", p.size)));
+        } else if !bio && tcp(p) {
+            left_out.push((p.name.clone(), "NVMe/TCP path, request-based map".into()));
+            return false;
         }
         same
     });
+    if usable.is_empty() {
+        return None;
+    }
     crate::sysfs::sort_short(&mut usable, |a, b| a.order_key() < b.order_key());
 
     let groups: Vec<Vec<&Path>> = match policy.grouping {
@@ -396,6 +445,7 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, live: Live) -> Opti
     if policy.queue_if_no_path {
         features.push("queue_if_no_path".to_string());
     }
+
     // Handlers that switch controllers (rdac, emc, hp_sw) answer "busy,
     // retry" while a LUN moves; the kernel's default of no retries fails
     // the path at the first one. multipath-tools' recipe for them: 50.
@@ -404,6 +454,10 @@ pub fn map_spec(wwid: &str, paths: &[&Path], policy: Policy, live: Live) -> Opti
         .any(|h| matches!(h.as_str(), "rdac" | "emc" | "hp_sw"))
     {
         features.extend(["pg_init_retries".to_string(), "50".to_string()]);
+    }
+    // Last, where the kernel puts it when it reads the table back.
+    if bio {
+        features.extend(["queue_mode".to_string(), "bio".to_string()]);
     }
     let table = MultipathTable {
         features,
@@ -646,7 +700,7 @@ pub mod tests {
             Policy::default(),
             Live {
                 devices: &keep,
-                size: None
+                ..Live::default()
             }
         )
         .is_some());
@@ -668,6 +722,7 @@ pub mod tests {
         let live = Live {
             devices: &table,
             size: Some(old),
+            bio: false,
         };
         ps[0].size = old * 2;
         let refs: Vec<&Path> = ps[..2].iter().collect();
@@ -688,6 +743,42 @@ pub mod tests {
         let spec = map_spec("w", &refs, Policy::default(), live).unwrap();
         assert_eq!(spec.size, old * 2, "all agree: resized");
         assert_eq!(devs(&spec), vec![vec!["8:0"], vec!["8:16", "8:32"]]);
+    }
+
+    /// An NVMe/TCP path makes the map bio-based (request-based dm cannot
+    /// stack on nvme-tcp); PCIe stays request-based; a live map keeps
+    /// its mode, an NVMe/TCP path waiting outside a request-based one.
+    #[test]
+    fn nvme_tcp_maps_are_bio_based() {
+        let mut ps = [
+            path("nvme2n1", 0, None, "live"),
+            path("nvme3n1", 16, None, "live"),
+        ];
+        for p in &mut ps {
+            p.transport = Transport::Nvme(Fabric::Tcp);
+        }
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
+        assert_eq!(
+            spec.table.features,
+            ["queue_if_no_path", "queue_mode", "bio"]
+        );
+        assert!(is_bio(&spec.table.features));
+        assert!(spec.table.hw_handler.is_empty());
+        let table = vec!["8:0".to_string()];
+        let request_based = Live {
+            devices: &table,
+            size: Some(ps[0].size),
+            bio: false,
+        };
+        assert!(map_spec("w", &refs, Policy::default(), request_based).is_none());
+        for p in &mut ps {
+            p.transport = Transport::Nvme(Fabric::Pcie);
+        }
+        let refs: Vec<&Path> = ps.iter().collect();
+        let spec = map_spec("w", &refs, Policy::default(), Live::default()).unwrap();
+        assert_eq!(spec.table.features, ["queue_if_no_path"]);
+        assert_eq!(devs(&spec), vec![vec!["8:0", "8:16"]]);
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub fn assemble(sys: &Sysfs, top: &Top, a: &AssembleCmd) -> Result<()> {
         return Ok(());
     }
     let scan = scan(sys)?;
+    if !scan.native_nvme.is_empty() {
+        log::info(&format!(
+            "native NVMe multipath, left to the kernel: {}",
+            crate::text::first_few(&scan.native_nvme, 8)
+        ));
+    }
     let luns = topology::by_wwid(&scan.paths);
     let unknown: Vec<String> = a
         .wwids

@@ -17,7 +17,7 @@ pub fn list(sys: &Sysfs, dev_root: &std::path::Path) -> Result<()> {
     );
     for (wwid, paths) in topology::by_wwid(&scan.paths) {
         let p0 = paths[0];
-        let (vendor, model) = crate::sysfs::scsi::vendor_model(sys, &p0.name);
+        let (vendor, model) = crate::sysfs::vendor_model(sys, p0);
         crate::out!(
             "{wwid} {vendor} {model} size={} paths={}",
             p0.size,

@@ -20,14 +20,14 @@ pub use status::status;
 
 use crate::error::Result;
 use crate::log;
-use crate::sysfs::{scsi, Sysfs};
+use crate::sysfs::Sysfs;
 
 pub fn warn(msg: &str) {
     log::warn(msg);
 }
 
-pub fn scan(sys: &Sysfs) -> Result<scsi::Scan> {
-    let scan = scsi::scan(sys)?;
+pub fn scan(sys: &Sysfs) -> Result<crate::sysfs::Scan> {
+    let scan = crate::sysfs::scan(sys)?;
     for (name, why) in &scan.skipped {
         warn(&format!("{name}: skipped: {why}"));
     }

@@ -13,7 +13,7 @@ use crate::topology::Path;
 /// Kernel name and sysfs view of the path with numbers `dev`.
 pub fn path_by_devt(sys: &Sysfs, dev: &str) -> Option<Path> {
     let name = sys.link_name(&format!("dev/block/{dev}")).ok()??;
-    let mut p = scsi::read_path(sys, &name).ok()??;
+    let mut p = crate::sysfs::read_path(sys, &name).ok()??;
     scsi::read_alua(sys, &mut p);
     Some(p)
 }

@@ -515,7 +515,7 @@ mod tests {
         }
     }
 
-    use crate::sysfs::scsi::scan;
+    use crate::sysfs::scan;
     use crate::sysfs::scsi::tests::{captured, Tree};
     use crate::topology::by_wwid;
 

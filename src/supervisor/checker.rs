@@ -25,11 +25,16 @@ use crate::sysfs::Sysfs;
 
 use super::state::{PathState, Supervisor};
 
-/// What a path's sysfs `state` says before any command is sent.
+/// What a path's sysfs `state` says before any command is sent: the SCSI
+/// device's, or the NVMe controller's (`block/X/device` is the controller
+/// for an NVMe namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateVerdict {
     /// Running: ask the device.
     Check,
+    /// An NVMe controller `live`: up, with no command sent, as
+    /// multipath-tools' checker `none` for NVMe judges it.
+    Up,
     /// Offline, transport-offline, being deleted...: fail it.
     Down,
     /// Keep whatever state the path has and look again soon: `blocked`
@@ -37,13 +42,19 @@ pub enum StateVerdict {
     /// and no state at all, which in an initramfs means our view of sysfs
     /// is stale (a switch_root not followed yet); a disk that is really
     /// gone leaves through its remove uevent and the reconcile.
+    /// NVMe: `new` and `deleting` (a controller coming or going), as
+    /// multipath-tools' path_offline has them.
     Pending,
 }
 
 pub fn state_verdict(state: Option<&str>) -> StateVerdict {
     match state {
         Some("running") => StateVerdict::Check,
-        Some("blocked" | "quiesce") | None => StateVerdict::Pending,
+        Some("live") => StateVerdict::Up,
+        Some("blocked" | "quiesce" | "new" | "deleting" | "deleting (no IO)") | None => {
+            StateVerdict::Pending
+        }
+        // SCSI offline, transport-offline...; NVMe resetting, connecting, dead.
         Some(_) => StateVerdict::Down,
     }
 }
@@ -151,6 +162,7 @@ impl Supervisor<'_> {
                         continue;
                     }
                     StateVerdict::Down => Some(Tur::Down),
+                    StateVerdict::Up => Some(Tur::Up),
                     StateVerdict::Check if budget == 0 => {
                         // Sent when an answer frees a place; until then not
                         // due, or the loop would not sleep.
@@ -359,6 +371,14 @@ mod tests {
     fn sysfs_states() {
         let cases = [
             (Some("running"), Check),
+            // NVMe controllers, as multipath-tools' path_offline.
+            (Some("live"), Up),
+            (Some("new"), Pending),
+            (Some("deleting"), Pending),
+            (Some("deleting (no IO)"), Pending),
+            (Some("resetting"), Down),
+            (Some("connecting"), Down),
+            (Some("dead"), Down),
             (Some("blocked"), Pending),
             (Some("quiesce"), Pending),
             (None, Pending),

@@ -344,9 +344,13 @@ fn disks_named(sys: &Sysfs, events: &[crate::uevent::Uevent]) -> Named {
     for e in events {
         let disk = match (e.subsystem.as_str(), e.devname.as_deref()) {
             _ if e.action == "rescan" => return Named::Lost,
-            ("block", Some(n)) if n.starts_with("sd") => {
+            ("block", Some(n)) if crate::sysfs::may_be_path(n) => {
                 if e.devtype.as_deref() == Some("partition") {
-                    n.trim_end_matches(|c: char| c.is_ascii_digit()).to_string()
+                    // `…/sdd/sdd1`, `…/nvme2n1/nvme2n1p1`: its disk's folder.
+                    match e.devpath.rsplit('/').nth(1) {
+                        Some(d) => d.to_string(),
+                        None => continue,
+                    }
                 } else {
                     n.to_string()
                 }
@@ -440,14 +444,21 @@ mod tests {
                 Some("dm-3"),
                 "disk",
             ),
+            ev(
+                "add",
+                "block",
+                "/devices/virtual/nvme-fabrics/ctl/nvme2/nvme2n1/nvme2n1p1",
+                Some("nvme2n1p1"),
+                "partition",
+            ),
         ];
-        let want = ["sdc", "sdd", "sde"].map(String::from).to_vec();
+        let want = ["sdc", "sdd", "sde", "nvme2n1"].map(String::from).to_vec();
         assert_eq!(disks_named(&sys, &events), Named::Disks(want));
         assert_eq!(
-            disks_named(&sys, &events[3..]),
+            disks_named(&sys, &events[3..5]),
             Named::Disks(vec!["sde".into()])
         );
-        assert_eq!(disks_named(&sys, &events[4..]), Named::Nothing);
+        assert_eq!(disks_named(&sys, &events[4..6]), Named::Nothing);
         let lost = [Uevent {
             action: "rescan".into(),
             ..Uevent::default()

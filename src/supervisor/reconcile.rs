@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use crate::error::{chain, Result};
 use crate::log;
 use crate::maps::{self, MapView};
-use crate::sysfs::scsi;
 use crate::topology::{self, AluaState, Path, Transport};
 
 use super::state::{Map, Supervisor};
@@ -133,7 +132,7 @@ impl Supervisor<'_> {
 
     /// Disks of supervised LUNs that no map has, without reading every
     /// disk: a name not seen before is read once, and remembered when it
-    /// is another LUN's (until a uevent names it or it goes).
+    /// is another LUN's or no path (until a uevent names it or it goes).
     fn unseen_disks(&mut self) -> Vec<Path> {
         let Ok(names) = self.sys.list("block") else {
             return Vec::new();
@@ -152,16 +151,17 @@ impl Supervisor<'_> {
             ours.insert(p.name.clone());
         }
         let mut found = Vec::new();
-        for n in names.iter().filter(|n| n.starts_with("sd")) {
+        for n in names.iter().filter(|n| crate::sysfs::may_be_path(n)) {
             if self.others.contains(n) || ours.contains(n) {
                 continue;
             }
-            match scsi::read_path(self.sys, n) {
+            match crate::sysfs::read_path(self.sys, n) {
                 Ok(Some(p)) if self.maps.values().any(|m| m.wwid == p.wwid) => found.push(p),
-                Ok(Some(_)) => {
+                // Another LUN's, or no path at all (a native NVMe head).
+                Ok(_) => {
                     self.others.insert(n.clone());
                 }
-                _ => {}
+                Err(_) => {}
             }
         }
         found
@@ -177,7 +177,7 @@ impl Supervisor<'_> {
                 if skip.contains(&p.name) {
                     continue;
                 }
-                if let Ok(Some(now)) = scsi::read_path(self.sys, &p.name) {
+                if let Ok(Some(now)) = crate::sysfs::read_path(self.sys, &p.name) {
                     if now.devt.to_string() == *dev {
                         paths.push(now);
                     }
@@ -219,7 +219,7 @@ impl Supervisor<'_> {
     /// removed, ALUA groups changed (asking the arrays about every path
     /// when `all`).
     pub fn reconcile_asking(&mut self, all: bool) -> Result<()> {
-        let scan = scsi::scan(self.sys)?;
+        let scan = crate::sysfs::scan(self.sys)?;
         self.said.keep_only(&scan.paths);
         let names: Vec<String> = self.maps.keys().cloned().collect();
         self.reconcile_maps(scan.paths, &names, all)
@@ -231,7 +231,7 @@ impl Supervisor<'_> {
     pub fn reconcile_disks(&mut self, disks: &[String]) -> Result<Vec<String>> {
         let mut paths: Vec<Path> = disks
             .iter()
-            .filter_map(|d| scsi::read_path(self.sys, d).ok().flatten())
+            .filter_map(|d| crate::sysfs::read_path(self.sys, d).ok().flatten())
             .collect();
         for d in disks {
             self.others.remove(d);
@@ -296,6 +296,7 @@ impl Supervisor<'_> {
             let live = topology::Live {
                 devices: &devices,
                 size: Some(v.size),
+                bio: topology::is_bio(&v.table.features),
             };
             let Some(mut spec) = topology::map_spec(wwid, paths, policy, live) else {
                 continue;

@@ -4,6 +4,7 @@
 //! out (or answers EINVAL, as `access_state` does with no device handler)
 //! when they do not apply. Reads are bounded.
 
+pub mod nvme;
 pub mod scsi;
 
 use std::fs;
@@ -11,6 +12,67 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 
 use crate::error::{Error, Result};
+
+/// What a scan found: usable paths, plus disks skipped and why.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub paths: Vec<crate::topology::Path>,
+    pub skipped: Vec<(String, String)>,
+    /// NVMe namespaces under native (kernel) multipath: left alone.
+    pub native_nvme: Vec<String>,
+}
+
+/// Every disk that can be a path: SCSI disks (`sd*`) and NVMe namespaces
+/// through one controller each (`nvme*` with native multipath off).
+pub fn scan(sys: &Sysfs) -> Result<Scan> {
+    let mut scan = Scan::default();
+    for name in sys.list("block")? {
+        if name.starts_with("nvme") {
+            match nvme::read(sys, &name) {
+                Ok(nvme::Disk::Path(p)) => scan.paths.push(p),
+                Ok(nvme::Disk::NativeHead) => scan.native_nvme.push(name),
+                Ok(nvme::Disk::NotAPath) => {}
+                Err(e) => scan.skipped.push((name, crate::error::chain(&e))),
+            }
+        } else if name.starts_with("sd") {
+            match scsi::read_path(sys, &name) {
+                Ok(Some(p)) => scan.paths.push(p),
+                // Vanished between listing and reading.
+                Ok(None) => {}
+                Err(e) => scan.skipped.push((name, crate::error::chain(&e))),
+            }
+        }
+    }
+    Ok(scan)
+}
+
+/// Could this disk name be a path (`scan` reads it)?
+pub fn may_be_path(name: &str) -> bool {
+    name.starts_with("sd") || name.starts_with("nvme")
+}
+
+/// One disk as a path; Ok(None) when it is not one (a native NVMe head,
+/// another kind of disk) or vanished while we looked.
+pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<crate::topology::Path>> {
+    if name.starts_with("nvme") {
+        return Ok(match nvme::read(sys, name)? {
+            nvme::Disk::Path(p) => Some(p),
+            _ => None,
+        });
+    }
+    if name.starts_with("sd") {
+        return scsi::read_path(sys, name);
+    }
+    Ok(None)
+}
+
+/// A path's vendor and product, for people (`list`): not part of a scan.
+pub fn vendor_model(sys: &Sysfs, p: &crate::topology::Path) -> (String, String) {
+    match p.transport {
+        crate::topology::Transport::Nvme(_) => nvme::vendor_model(sys, &p.name),
+        _ => scsi::vendor_model(sys, &p.name),
+    }
+}
 
 /// Largest attribute we read; VPD pages are at most 4 KiB + header.
 const READ_MAX: u64 = 8192;

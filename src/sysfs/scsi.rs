@@ -5,38 +5,6 @@ use crate::sysfs::Sysfs;
 use crate::topology::{alua_prio, AluaState, DevT, Path, Transport};
 use crate::vpd;
 
-/// What a scan found: usable paths, plus disks skipped and why.
-#[derive(Debug, Default)]
-pub struct Scan {
-    pub paths: Vec<Path>,
-    pub skipped: Vec<(String, String)>,
-    /// NVMe namespaces under native (kernel) multipath: left alone.
-    pub native_nvme: Vec<String>,
-}
-
-pub fn scan(sys: &Sysfs) -> Result<Scan> {
-    let mut scan = Scan::default();
-    for name in sys.list("block")? {
-        if name.starts_with("sd") {
-            match read_path(sys, &name) {
-                Ok(Some(p)) => scan.paths.push(p),
-                // Vanished between listing and reading.
-                Ok(None) => {}
-                Err(e) => scan.skipped.push((name, crate::error::chain(&e))),
-            }
-        } else if name.starts_with("nvme") && is_native_nvme_multipath(sys, &name)? {
-            scan.native_nvme.push(name);
-        }
-    }
-    Ok(scan)
-}
-
-/// A namespace head of native NVMe multipath (`nvmeXnY` backed by hidden
-/// `nvmeXcZnY` paths) is the kernel's business, not ours.
-fn is_native_nvme_multipath(sys: &Sysfs, name: &str) -> Result<bool> {
-    Ok(!sys.list(&format!("block/{name}/multipath"))?.is_empty())
-}
-
 /// One `block/sdX`; Ok(None) when the disk vanished while we looked.
 pub fn read_path(sys: &Sysfs, name: &str) -> Result<Option<Path>> {
     let base = format!("block/{name}");
@@ -163,6 +131,7 @@ fn read_wwid(sys: &Sysfs, base: &str) -> Result<(String, vpd::PortIds)> {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::sysfs::scan;
     use std::fs;
     use std::path::PathBuf;
 
@@ -183,6 +152,13 @@ pub mod tests {
             let p = self.root.join(rel);
             fs::create_dir_all(p.parent().unwrap()).unwrap();
             fs::write(p, content).unwrap();
+        }
+
+        /// A symbolic link at `rel` to `target` (relative to its folder).
+        pub fn symlink(&self, rel: &str, target: &str) {
+            let p = self.root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, p).unwrap();
         }
 
         /// A SCSI disk at `hctl` with the given VPD 0x83 page and ALUA state.
