@@ -14,6 +14,7 @@
 //! wait, never a hung boot. A path the array did not answer for keeps its
 //! sysfs state.
 
+pub mod ana;
 mod rtpg;
 mod vendor;
 
@@ -28,7 +29,7 @@ use nix::errno::Errno;
 
 use crate::sgio::{self, AsyncCmd, Done};
 use crate::sysfs::Sysfs;
-use crate::topology::{alua_prio, Path};
+use crate::topology::{alua_prio, Path, Transport};
 
 /// How long assembly waits for answers. The commands themselves carry
 /// the device's own timeout, so a slow path is left, not aborted.
@@ -48,6 +49,8 @@ enum Query {
     Rdac,
     Emc,
     HpSw,
+    /// An NVMe namespace's ANA state (admin passthrough).
+    Ana,
 }
 
 impl Query {
@@ -66,6 +69,7 @@ impl Query {
             Query::Rdac => vendor::inquiry_cdb(0xc9, VPD_LEN).to_vec(),
             Query::Emc => vendor::inquiry_cdb(0xc0, VPD_LEN).to_vec(),
             Query::HpSw => sgio::TUR.to_vec(),
+            Query::Ana => Vec::new(),
         }
     }
 
@@ -74,6 +78,7 @@ impl Query {
             Query::Rtpg => RTPG_LEN,
             Query::Rdac | Query::Emc => usize::from(VPD_LEN),
             Query::HpSw => 0,
+            Query::Ana => sgio::nvme::ANSWER_LEN,
         }
     }
 }
@@ -127,7 +132,9 @@ pub fn ask(
         .filter(|(_, p)| p.usable() && !failed.contains(&p.devt.to_string()))
         .filter_map(|(i, p)| {
             let alua = p.tpgs != 0 && p.handler.as_deref().map_or(true, |h| h == "alua");
-            let q = if alua {
+            let q = if let Transport::Nvme(_) = p.transport {
+                Some(Query::Ana)
+            } else if alua {
                 Some(Query::Rtpg)
             } else {
                 Query::for_handler(p.handler.as_deref())
@@ -145,6 +152,7 @@ pub fn ask(
                     answers.push((j.path, groups));
                 }
             }
+            Query::Ana => answered[j.path] = j.apply_ana(paths),
             _ => answered[j.path] = j.apply_vendor(paths),
         }
     }
@@ -202,6 +210,29 @@ impl Job {
             .ok()
     }
 
+    /// Apply an NVMe path's ANA answer: multipath-tools' `ana` priority,
+    /// and the state shown as its ALUA counterpart. A controller that
+    /// reports no ANA gives no priority (one group, as multipath-tools'
+    /// `const`).
+    fn apply_ana(&self, paths: &mut [Path]) -> bool {
+        let Some(r) = &self.reply else { return false };
+        let p = &mut paths[self.path];
+        let Some(&code) = r.sent().first() else {
+            return false;
+        };
+        if code == 0 {
+            p.prio = None;
+            return true;
+        }
+        let Some(state) = ana::AnaState::from_code(code) else {
+            log::warn(&format!("{}: ANA: reserved state {code:#x}", p.name));
+            return false;
+        };
+        p.prio = Some(state.prio());
+        p.alua = Some(state.alua());
+        true
+    }
+
     /// Apply a vendor query's answer; false when there was none to apply.
     fn apply_vendor(&self, paths: &mut [Path]) -> bool {
         let Some(r) = &self.reply else { return false };
@@ -213,7 +244,7 @@ impl Job {
             _ if !r.done.good() => Err(None),
             Query::Rdac => vendor::rdac_prio(r.sent()).map_err(Some),
             Query::Emc => vendor::emc_prio(r.sent()).map_err(Some),
-            Query::Rtpg => return false,
+            Query::Rtpg | Query::Ana => return false,
         };
         match prio {
             Ok(n) => {
@@ -375,7 +406,8 @@ fn send(
     make_nodes: bool,
 ) -> Result<(), Errno> {
     let route = sgio::Route::of(sys, dev_root, &p.name, make_nodes);
-    if matches!(route, sgio::Route::Disk(_)) && !NO_SG_SAID.swap(true, Ordering::Relaxed) {
+    let scsi = j.query != Query::Ana;
+    if scsi && matches!(route, sgio::Route::Disk(_)) && !NO_SG_SAID.swap(true, Ordering::Relaxed) {
         log::detail(&format!(
             "{}: no sg node: arrays are asked through the disks' own nodes, in helper processes",
             p.name
@@ -383,10 +415,13 @@ fn send(
     }
     let ms = sgio::command_timeout(sys, &p.name).as_millis() as u32;
     let q = j.query;
-    match route
-        .open(q.data_len())
-        .and_then(|mut c| c.submit(&q.cdb(), ms).map(|()| c))
-    {
+    match route.open(q.data_len()).and_then(|mut c| {
+        match q {
+            Query::Ana => c.submit_ana(ms),
+            _ => c.submit(&q.cdb(), ms),
+        }
+        .map(|()| c)
+    }) {
         Ok(c) => {
             j.cmd = Some(c);
             Ok(())

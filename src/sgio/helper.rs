@@ -67,8 +67,8 @@ impl Child {
         std::os::fd::AsFd::as_fd(&self.pipe)
     }
 
-    /// Start the child that sends `cdb` and reads up to `data_len` bytes.
-    pub fn submit(&mut self, cdb: &[u8], timeout_ms: u32, data_len: usize) -> Result<(), Errno> {
+    /// Start the child that runs `job` and reads up to `data_len` bytes.
+    pub fn submit(&mut self, job: Job, timeout_ms: u32, data_len: usize) -> Result<(), Errno> {
         if self.write.is_none() {
             return Err(Errno::EBUSY);
         }
@@ -83,7 +83,7 @@ impl Child {
         let pid = unsafe { libc::fork() };
         match pid {
             -1 => Err(Errno::last()),
-            0 => child(&self.node, cdb, timeout_ms, data_len, self.write.take()),
+            0 => child(&self.node, job, timeout_ms, data_len, self.write.take()),
             pid => {
                 // Ours closed, the child's write end is the only one: the
                 // pipe hangs up when the child is gone, answer or not.
@@ -146,12 +146,31 @@ fn reap() {
     });
 }
 
-/// In the child: one SG_IO, its answer into the pipe, `_exit`.
-fn child(node: &Path, cdb: &[u8], timeout_ms: u32, data_len: usize, out: Option<OwnedFd>) -> ! {
+/// What a helper child does on its node.
+#[derive(Debug, Clone, Copy)]
+pub enum Job<'a> {
+    /// One SCSI command (SG_IO).
+    Scsi(&'a [u8]),
+    /// An NVMe namespace's ANA state (admin passthrough, `nvme::ana_answer`).
+    NvmeAna,
+}
+
+/// In the child: the job, its answer into the pipe, `_exit`.
+fn child(node: &Path, job: Job, timeout_ms: u32, data_len: usize, out: Option<OwnedFd>) -> ! {
     let mut answer = vec![0u8; HEAD + SENSE_LEN + data_len];
     let (head, rest) = answer.split_at_mut(HEAD);
     let (sense, data) = rest.split_at_mut(SENSE_LEN);
-    let errno = match Sg::open(node).and_then(|sg| sg.command(cdb, timeout_ms, sense, data)) {
+    let done = match job {
+        Job::Scsi(cdb) => Sg::open(node).and_then(|sg| sg.command(cdb, timeout_ms, sense, data)),
+        Job::NvmeAna => super::nvme::ana_answer(node, timeout_ms, data).map(|n| Done {
+            status: 0,
+            host: 0,
+            driver: 0,
+            sense_len: 0,
+            data_len: n,
+        }),
+    };
+    let errno = match done {
         Ok(d) => {
             head[4] = d.status;
             head[6..8].copy_from_slice(&d.host.to_ne_bytes());
@@ -206,8 +225,11 @@ mod tests {
         let p = std::env::temp_dir().join(format!("mpboot-helper-{}", std::process::id()));
         std::fs::write(&p, b"x").unwrap();
         let mut c = Child::new(&p).unwrap();
-        c.submit(&super::super::TUR, 1000, 0).unwrap();
-        assert_eq!(c.submit(&super::super::TUR, 1000, 0), Err(Errno::EBUSY));
+        c.submit(Job::Scsi(&super::super::TUR), 1000, 0).unwrap();
+        assert_eq!(
+            c.submit(Job::Scsi(&super::super::TUR), 1000, 0),
+            Err(Errno::EBUSY)
+        );
         let mut sense = [0u8; SENSE_LEN];
         let start = std::time::Instant::now();
         let got = loop {

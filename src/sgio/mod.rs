@@ -15,6 +15,7 @@ use std::path::Path;
 use nix::errno::Errno;
 
 mod helper;
+pub mod nvme;
 
 /// `struct sg_io_hdr` from `<scsi/sg.h>`.
 #[repr(C)]
@@ -427,7 +428,7 @@ impl AsyncCmd {
         *self.sense = [0; SENSE_LEN];
         let file = match &mut self.via {
             Via::Sg(f) => f,
-            Via::Helper(c) => return c.submit(cdb, timeout_ms, self.data.len()),
+            Via::Helper(c) => return c.submit(helper::Job::Scsi(cdb), timeout_ms, self.data.len()),
         };
         let hdr = hdr_for(&mut self.sense[..], cdb, timeout_ms, &mut self.data);
         let len = std::mem::size_of::<SgIoHdr>();
@@ -450,6 +451,16 @@ impl AsyncCmd {
             return Err(Errno::last());
         }
         Ok(())
+    }
+
+    /// Ask an NVMe namespace's controller for its ANA state (a helper
+    /// child on the disk's node: `nvme::ana_answer`); the answer's data is
+    /// `nvme::ANSWER_LEN` bytes.
+    pub fn submit_ana(&mut self, timeout_ms: u32) -> Result<(), Errno> {
+        match &mut self.via {
+            Via::Helper(c) => c.submit(helper::Job::NvmeAna, timeout_ms, self.data.len()),
+            Via::Sg(_) => Err(Errno::EINVAL),
+        }
     }
 
     /// The answer, once there; `Ok(None)` while the command is in flight.

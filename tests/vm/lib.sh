@@ -14,7 +14,8 @@ BIN=$REPO/target/x86_64-unknown-linux-gnu/release/mpboot
 # Modules every guest gets; scsi_debug and tcm_loop are loaded by scenarios.
 BASE_MODULES="sd_mod sg dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
 EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_generic ext4 scsi_dh_hp_sw
-    iscsi_target_mod iscsi_tcp ip_tables iptable_filter xt_tcpudp"
+    iscsi_target_mod iscsi_tcp ip_tables iptable_filter xt_tcpudp
+    brd nvme-core nvme-tcp nvmet nvmet-tcp"
 
 log() { printf '%s\n' "vm: $*" >&2; }
 

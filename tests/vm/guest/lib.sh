@@ -105,7 +105,8 @@ devnum() { cat "/sys/block/$1/dev"; }
 # multipath-tools without udevd: fake udev database entries for every path.
 peer_prepare() {
     mkdir -p /run/udev/data
-    for d in /sys/block/sd*; do
+    for d in /sys/block/sd* /sys/block/nvme*; do
+        [ -e "$d/dev" ] || continue
         : >"/run/udev/data/b$(cat "$d/dev")"
     done
     export DM_DISABLE_UDEV=1

@@ -1,0 +1,144 @@
+# dm-multipath over NVMe/TCP, native NVMe multipath off: an nvmet target
+# in the guest (a brd ramdisk as namespace 1) on two ports of the
+# loopback, port 1 ANA optimized and port 2 non-optimized, the initiator
+# connected to both (nvme_core multipath=N, given to the module as
+# modprobe would). mpboot lists the namespace's two controllers as paths
+# of one WWID, as Debian's multipath does; its map has multipath-tools'
+# name, UUID, groups (from the ANA log, through admin passthrough) and bio
+# queue mode; I/O goes through it; the supervisor regroups when the ANA
+# states swap, fails the path whose port goes away and reinstates it when
+# the port returns. Then native multipath on (the modules reloaded with
+# multipath=Y): the head is recognised and left alone.
+. /lib/testlib.sh
+ip link set lo up
+modload brd rd_nr=1 rd_size=65536
+modload nvme-core multipath=N
+for m in nvme-tcp nvmet-tcp; do modload $m; done
+grep -q ' /sys/kernel/config ' /proc/mounts || mount -t configfs configfs /sys/kernel/config
+expect_eq "native NVMe multipath is off" "$(cat /sys/module/nvme_core/parameters/multipath)" N
+
+N=/sys/kernel/config/nvmet
+NQN=nqn.2026-12.org.mpboot:array
+S=$N/subsystems/$NQN
+mkdir $S
+echo 1 >$S/attr_allow_any_host
+echo MPBOOT0123456789 >$S/attr_serial
+echo "mpboot test array" >$S/attr_model
+mkdir $S/namespaces/1
+echo /dev/ram0 >$S/namespaces/1/device_path
+echo 5eed0001-0000-4000-8000-000000000001 >$S/namespaces/1/device_uuid
+echo 1 >$S/namespaces/1/enable
+for p in 1 2; do
+    mkdir $N/ports/$p
+    echo tcp >$N/ports/$p/addr_trtype
+    echo ipv4 >$N/ports/$p/addr_adrfam
+    echo 127.0.0.1 >$N/ports/$p/addr_traddr
+    echo 442$p >$N/ports/$p/addr_trsvcid
+    ln -s $S $N/ports/$p/subsystems/$NQN
+done
+echo non-optimized >$N/ports/2/ana_groups/1/ana_state
+check "nvmet target with two ports, port 2 ANA non-optimized" test -L $N/ports/2/subsystems/$NQN
+connect() {
+    echo "transport=tcp,traddr=127.0.0.1,trsvcid=$1,nqn=$NQN,reconnect_delay=1,ctrl_loss_tmo=600" >/dev/nvme-fabrics
+}
+connect 4421; connect 4422
+nvme_disks() { ls /sys/block | grep '^nvme'; }
+wait_for 300 test "$(nvme_disks | wc -l)" -ge 2
+set -- $(nvme_disks)
+d1=$1 d2=$2
+for d in $d1 $d2; do
+    echo "# $d: $(readlink /sys/block/$d/device) $(cat /sys/block/$d/device/transport) $(cat /sys/block/$d/device/state) wwid $(cat /sys/block/$d/wwid)"
+done
+W=$(cat /sys/block/$d1/wwid)
+expect_eq "both controllers show the namespace with one wwid" "$(cat /sys/block/$d2/wwid)" "$W"
+# The disk behind each port: its controller's address names the port.
+on_port() { for d in $(nvme_disks); do grep -q "trsvcid=$1" /sys/block/$d/device/address && echo $d; done; }
+p1=$(on_port 4421) p2=$(on_port 4422)
+dv1=$(cat /sys/block/$p1/dev) dv2=$(cat /sys/block/$p2/dev)
+
+mpboot list >/tmp/list 2>&1; sed 's/^/# /' /tmp/list
+check "list: one WWID (sysfs wwid verbatim), vendor NVME, the model, 2 paths" \
+    grep -qx "$W NVME mpboot test array size=131072 paths=2" /tmp/list
+check "list: the paths are the namespace's disks, their controllers live" \
+    sh -c "grep -q '^  $d1 .* live ' /tmp/list && grep -q '^  $d2 .* live ' /tmp/list"
+check "list: port 1's path A/O, port 2's A/N (the ANA log, read by passthrough)" \
+    sh -c "grep -q '^  $p1 .* live  *A/O' /tmp/list && grep -q '^  $p2 .* live  *A/N' /tmp/list"
+
+# Debian's multipath on the same namespace: its name, UUID and features.
+peer_prepare
+multipath -v2 >/tmp/peer.out 2>&1; sed 's/^/# peer: /' /tmp/peer.out
+peer=$(dmsetup table "$W" 2>/dev/null)
+peer_groups=$(dm_groups "$W")
+echo "# peer table: $peer; uuid $(dmsetup info -c --noheadings -o uuid "$W" 2>/dev/null)"
+expect_eq "multipath groups by ANA: port 1, then port 2" "$peer_groups" "$dv1|$dv2"
+check "multipath names the map by the WWID, UUID mpath-WWID" \
+    sh -c "[ \"\$(dmsetup info -c --noheadings -o uuid '$W')\" = 'mpath-$W' ]"
+multipath -F >/dev/null 2>&1
+
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "assemble: exit 0" "$rc" 0
+ours=$(dmsetup table "$W")
+echo "# our table: $ours"
+expect_eq "the same name and UUID as multipath" "$(dmsetup info -c --noheadings -o name,uuid "$W")" "$W:mpath-$W"
+check "bio-based, as multipath makes an NVMe/TCP map (queue_mode bio)" \
+    sh -c "echo '$ours' | grep -q ' queue_mode bio '"
+check "multipath's table is bio-based too" sh -c "echo '$peer' | grep -q ' queue_mode bio '"
+expect_eq "no hardware handler, both paths" "$(echo "$ours" | tr ' ' '\n' | grep -c '^259:')" 2
+expect_eq "the same groups as multipath: port 1 (optimized), port 2" "$(dm_groups "$W")" "$peer_groups"
+dd if=/dev/urandom of=/tmp/pat bs=64k count=16 2>/dev/null
+check "write 1 MiB through the map" dd if=/tmp/pat of=/dev/mapper/$W bs=64k oflag=direct 2>/dev/null
+check "read it back identical" sh -c "dd if=/dev/mapper/$W bs=64k count=16 iflag=direct 2>/dev/null | cmp -s - /tmp/pat"
+mpboot status >/tmp/status 2>&1; sed 's/^/# /' /tmp/status
+
+# The supervisor: port 2 goes away (its controller reconnects in vain),
+# then returns. No command is sent to check an NVMe path: the
+# controller's state says.
+mpboot supervise >/tmp/sup 2>&1 &
+wait_for 100 test -s /run/mpboot/state
+dv=$dv2
+pstate() { dmsetup status $W | tr ' ' '\n' | grep -A1 -x "$1" | tail -n1; }
+io_loop_start /dev/mapper/$W 16
+sleep 1
+# The array swaps the ANA states: no sysfs attribute or uevent says so.
+echo non-optimized >$N/ports/1/ana_groups/1/ana_state
+echo optimized >$N/ports/2/ana_groups/1/ana_state
+swapped() { [ "$(dm_groups $W)" = "$dv2|$dv1" ]; }
+t=$(ms_until 20000 swapped)
+echo "# ANA swapped: groups $(dm_groups $W) after $t ms"
+check "the ANA states swap: the supervisor regroups within a check interval and a bit ($t ms)" \
+    test "$t" -ge 0 -a "$t" -le 8000
+rm $N/ports/2/subsystems/$NQN
+t=$(ms_until 20000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = F ]")
+echo "# port 2 gone: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path failed after $t ms"
+check "port gone: its path is failed" test "$t" -ge 0
+ln -s $S $N/ports/2/subsystems/$NQN
+t=$(ms_until 30000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = A ]")
+echo "# port 2 back: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path reinstated after $t ms"
+check "port back: its path is reinstated" test "$t" -ge 0
+set -- $(io_loop_stop)
+echo "# write/verify loop: $1 rounds, $2 errors"
+expect_eq "no I/O error while a port went and came back" "$2" 0
+check "the supervisor sent no SCSI command to an NVMe path" sh -c "! grep -q 'cannot send a check' /tmp/sup"
+kill -TERM $(pidof @mpboot)
+wait_for 50 sh -c "! pidof @mpboot >/dev/null"
+mpboot remove --all >/dev/null 2>&1
+
+# Native multipath on: the modules again with multipath=Y. The head and
+# its hidden per-path disks are the kernel's; mpboot says so, makes nothing.
+for c in /sys/class/nvme/nvme*; do echo 1 >$c/delete_controller; done
+wait_for 100 test -z "$(nvme_disks)"
+for m in nvme_tcp nvme_fabrics nvme_core; do rmmod $m; done
+modload nvme-core multipath=Y
+modload nvme-tcp
+connect 4421; connect 4422
+wait_for 300 test -n "$(ls /sys/block | grep '^nvme[0-9]*n[0-9]*$')"
+sleep 1
+echo "# native: $(nvme_disks | tr '\n' ' ')"
+head=$(ls /sys/block | grep '^nvme[0-9]*n[0-9]*$' | head -n1)
+mpboot list >/tmp/list 2>&1; sed 's/^/# /' /tmp/list
+check "native multipath on: the head is named as the kernel's" \
+    grep -qx "$head: native NVMe multipath, left to the kernel" /tmp/list
+check "and no hidden per-path disk is listed as a path" sh -c "! grep -q '^  nvme' /tmp/list"
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+expect_eq "assemble --all with native multipath: exit 0, no map" "$rc $(dmsetup ls --target multipath | grep -vc 'No devices')" "0 0"
+check "and it says why" grep -q "native NVMe multipath, left to the kernel: $head" /tmp/asm
