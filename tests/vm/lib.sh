@@ -187,15 +187,29 @@ build_scenario() {
 }
 
 # boot_vm INITRD LOG [kernel args...]: returns qemu's status; the guest
-# powers off when its script ends. A hung guest is killed by the timeout.
+# powers off when its script ends. A hung guest is killed by the timeout;
+# one whose kernel is stuck (the watchdog's third soft lockup report,
+# about a minute in) is stopped then, with a "not ok" line saying so.
 boot_vm() {
     local initrd=$1 logf=$2; shift 2
-    local kver=$(kernel_version)
+    local kver=$(kernel_version) job
+    : >"$logf"
     timeout "${MPBOOT_VM_TIMEOUT:-600}" qemu-system-x86_64 \
         -accel tcg -m 1024 -smp 2 -nographic -no-reboot \
         -kernel "/boot/vmlinuz-$kver" -initrd "$initrd" \
         -append "console=ttyS0 panic=-1 loglevel=1 $*" \
-        ${MPBOOT_QEMU_EXTRA:-} </dev/null 2>&1 | tr -d '\r' >"$logf"
+        ${MPBOOT_QEMU_EXTRA:-} </dev/null 2>&1 | tr -d '\r' >"$logf" &
+    job=$!
+    while kill -0 "$job" 2>/dev/null; do
+        sleep 5
+        if [ "$(grep -c 'BUG: soft lockup' "$logf")" -ge 3 ]; then
+            pkill -f -- "-initrd $initrd" || true
+            wait "$job" || true
+            echo "not ok - the guest's kernel is stuck (soft lockups): stopped early" >>"$logf"
+            return 1
+        fi
+    done
+    wait "$job"
 }
 
 # Rust toolchain: use the one on PATH; on a machine without one, Debian's
