@@ -169,12 +169,6 @@ pub fn run(sys: &Sysfs, dev_root: &FsPath, opts: &Options) -> Result<bool> {
             Some(yes) => yes,
             None => made.queueing && !opts.map.dry_run,
         };
-    if supervise && !sys.path("class/scsi_generic").is_dir() {
-        log::warn(
-            "the sg module is not loaded: the supervisor's path checks fall back to \
-             synchronous TEST UNIT READY, which a hung path can stall (put sg in the image)",
-        );
-    }
     if made.queueing && args.supervise == Some(false) {
         log::notice(
             "mpboot.supervise=no: no path checker runs until multipathd starts; an outage \
