@@ -7,8 +7,14 @@
 # name, UUID, groups (from the ANA log, through admin passthrough) and bio
 # queue mode; I/O goes through it; the supervisor regroups when the ANA
 # states swap, fails the path whose port goes away and reinstates it when
-# the port returns. Then native multipath on (the modules reloaded with
-# multipath=Y): the head is recognised and left alone.
+# the port returns; boot mode finds root=LABEL= on the namespace and
+# config --root records it. Then native multipath on (the modules
+# reloaded with multipath=Y): the head is recognised and left alone, by
+# boot mode too.
+# Then QEMU's emulated PCIe NVMe: one subsystem, two controllers sharing
+# one namespace, no ANA: one map of two paths, request-based, one group,
+# as multipath makes it.
+# qemu-args: -drive file=@SCRATCH@,if=none,id=nvd,format=raw -device nvme-subsys,id=nvsub,nqn=nqn.2026-12.org.mpboot:pcie -device nvme,serial=MPBOOTPCIE,subsys=nvsub -device nvme,serial=MPBOOTPCIE,subsys=nvsub -device nvme-ns,drive=nvd,nsid=1
 . /lib/testlib.sh
 ip link set lo up
 modload brd rd_nr=1 rd_size=65536
@@ -123,13 +129,76 @@ kill -TERM $(pidof @mpboot)
 wait_for 50 sh -c "! pidof @mpboot >/dev/null"
 mpboot remove --all >/dev/null 2>&1
 
+# Boot mode: root=LABEL= on a partition of the namespace, found by the
+# content probe through the paths; then config --root, as an image build
+# runs it, with that root mounted, records the LUN.
+printf 'label: gpt\nstart=2048, size=65536, name=nvroot\n' | sfdisk -q /dev/$d1
+blockdev --rereadpt /dev/$d2 2>/dev/null
+modload crc32c_generic
+modload ext4
+mkfs.ext4 -q -F -L nvroot /dev/${d1}p1
+echo "root=LABEL=nvroot mpboot.settle=300 mpboot.supervise=no" >/tmp/cmdline
+mpboot --cmdline /tmp/cmdline --etc /tmp/none >/tmp/boot.out 2>/tmp/boot.err; rc=$?
+sed 's/^/# boot: /' /tmp/boot.err
+expect_eq "boot mode, root=LABEL= on a namespace: exit 0" "$rc" 0
+check "it says root is on the NVMe LUN" grep -q "root is on multipath LUN $W" /tmp/boot.err
+expect_eq "root recorded for the initramfs: the namespace's partition map" \
+    "$(cat /run/mpboot/root 2>/dev/null)" "/dev/mapper/$W-part1"
+expect_eq "the map holds both controllers' paths" "$(dmsetup table "$W" | tr ' ' '\n' | grep -c '^259:')" 2
+mount -o ro /dev/mapper/$W-part1 /mnt
+mpboot config --root --root-dir /mnt >/tmp/config.out 2>&1; rc=$?
+sed 's/^/# config: /' /tmp/config.out
+expect_eq "config --root on the NVMe root: exit 0" "$rc" 0
+check "mpboot.conf records the NVMe LUN with its 2 paths" grep -qx "$W paths=2" /etc/mpboot.conf
+umount /mnt
+rm -f /run/mpboot/root
+mpboot remove --all >/dev/null 2>&1
+
+# PCIe: the two controllers of QEMU's subsystem, bound now (nvme-core
+# already has multipath=N).
+tcp_disks=$(nvme_disks)
+modload nvme
+pcie_disks() { nvme_disks | grep -vxF "$tcp_disks"; }
+wait_for 300 test "$(pcie_disks | wc -l)" -ge 2
+set -- $(pcie_disks)
+q1=$1 q2=$2
+for d in $q1 $q2; do
+    echo "# $d: $(readlink /sys/block/$d/device) $(cat /sys/block/$d/device/transport) $(cat /sys/block/$d/device/state) wwid $(cat /sys/block/$d/wwid)"
+done
+QW=$(cat /sys/block/$q1/wwid)
+expect_eq "PCIe: both controllers show the namespace with one wwid" "$(cat /sys/block/$q2/wwid)" "$QW"
+mpboot list >/tmp/list 2>&1; sed 's/^/# /' /tmp/list
+check "PCIe: list: one WWID, vendor NVME, QEMU's model, 2 paths" \
+    sh -c "grep -q '^$QW NVME .* paths=2\$' /tmp/list"
+peer_prepare
+multipath -v2 >/tmp/peer.out 2>&1; sed 's/^/# peer: /' /tmp/peer.out
+peer=$(dmsetup table "$QW" 2>/dev/null)
+peer_groups=$(dm_groups "$QW")
+echo "# PCIe peer table: $peer"
+multipath -F >/dev/null 2>&1
+mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
+ours=$(dmsetup table "$QW")
+echo "# PCIe, our table: $ours"
+expect_eq "PCIe: assemble exit 0, the same name and UUID as multipath" \
+    "$rc $(dmsetup info -c --noheadings -o name,uuid "$QW")" "0 $QW:mpath-$QW"
+check "PCIe: multipath made its map too" test -n "$peer"
+expect_eq "PCIe: no ANA: one group of both paths, as multipath" "$(dm_groups "$QW")" "$peer_groups"
+check "PCIe: request-based (no queue_mode bio), as multipath" \
+    sh -c "! echo '$ours $peer' | grep -q 'queue_mode bio'"
+check "PCIe: write 1 MiB through the map" dd if=/tmp/pat of=/dev/mapper/$QW bs=64k oflag=direct 2>/dev/null
+check "PCIe: read back through each controller's own disk" \
+    sh -c "for d in $q1 $q2; do dd if=/dev/\$d bs=64k count=16 iflag=direct 2>/dev/null | cmp -s - /tmp/pat || exit 1; done"
+mpboot remove --all >/dev/null 2>&1
+
 # Native multipath on: the modules again with multipath=Y. The head and
 # its hidden per-path disks are the kernel's; mpboot says so, makes nothing.
+rmmod nvme
 for c in /sys/class/nvme/nvme*; do echo 1 >$c/delete_controller; done
 wait_for 100 test -z "$(nvme_disks)"
 for m in nvme_tcp nvme_fabrics nvme_core; do rmmod $m; done
 modload nvme-core multipath=Y
 modload nvme-tcp
+modload nvme
 connect 4421; connect 4422
 wait_for 300 test -n "$(ls /sys/block | grep '^nvme[0-9]*n[0-9]*$')"
 sleep 1
@@ -142,3 +211,8 @@ check "and no hidden per-path disk is listed as a path" sh -c "! grep -q '^  nvm
 mpboot assemble --all >/tmp/asm 2>&1; rc=$?; sed 's/^/# /' /tmp/asm
 expect_eq "assemble --all with native multipath: exit 0, no map" "$rc $(dmsetup ls --target multipath | grep -vc 'No devices')" "0 0"
 check "and it says why" grep -q "native NVMe multipath, left to the kernel: $head" /tmp/asm
+mpboot --cmdline /tmp/cmdline --etc /tmp/none >/tmp/boot.out 2>/tmp/boot.err; rc=$?
+sed 's/^/# boot: /' /tmp/boot.err
+expect_eq "boot mode, root on the native head: exit 0, no map" \
+    "$rc $(dmsetup ls --target multipath | grep -vc 'No devices')" "0 0"
+check "and it says the root is the kernel's" grep -q "under native NVMe multipath: the kernel's, nothing to do" /tmp/boot.err
