@@ -29,6 +29,9 @@ pub struct Top {
     /// kernel command line to obey with --root (default /proc/cmdline)
     #[argh(option, default = "PathBuf::from(\"/proc/cmdline\")")]
     pub cmdline: PathBuf,
+    /// print mpboot's version and exit
+    #[argh(switch)]
+    pub version: bool,
     /// no command: what an initramfs hook runs, `assemble --root`
     #[argh(subcommand)]
     pub cmd: Option<Command>,
@@ -287,6 +290,10 @@ fn check_usage(cmd: &Command) -> std::result::Result<(), Usage> {
 }
 
 pub fn run(mut top: Top) -> std::result::Result<(), Failure> {
+    if top.version {
+        crate::out!("mpboot {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
     let cmd = top
         .cmd
         .take()
@@ -319,6 +326,13 @@ mod tests {
 
     fn parse(args: &[&str]) -> std::result::Result<Top, argh::EarlyExit> {
         Top::from_args(&["mpboot"], args)
+    }
+
+    #[test]
+    fn version_needs_no_command() {
+        let t = parse(&["--version"]).unwrap();
+        assert!(t.version && t.cmd.is_none());
+        assert!(!parse(&["list"]).unwrap().version);
     }
 
     #[test]
