@@ -113,20 +113,51 @@ t=$(ms_until 20000 swapped)
 echo "# ANA swapped: groups $(dm_groups $W) after $t ms"
 check "the ANA states swap: the supervisor regroups within a check interval and a bit ($t ms)" \
     test "$t" -ge 0 -a "$t" -le 8000
-rm $N/ports/2/subsystems/$NQN
-t=$(ms_until 20000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = F ]")
-echo "# port 2 gone: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path failed after $t ms"
-check "port gone: its path is failed" test "$t" -ge 0
-ln -s $S $N/ports/2/subsystems/$NQN
-t=$(ms_until 30000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = A ]")
-echo "# port 2 back: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path reinstated after $t ms"
-check "port back: its path is reinstated" test "$t" -ge 0
+# port_fault TOOL: port 2 goes away and returns; the times to fail and
+# to reinstate its path, recorded for TOOL.
+port_fault() {
+    rm $N/ports/2/subsystems/$NQN
+    tf=$(ms_until 20000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = F ]")
+    echo "# $1: port 2 gone: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path failed after $tf ms"
+    ln -s $S $N/ports/2/subsystems/$NQN
+    tr=$(ms_until 30000 sh -c "[ \"\$(dmsetup status $W | tr ' ' '\n' | grep -A1 -x $dv | tail -n1)\" = A ]")
+    echo "# $1: port 2 back: controller $(cat /sys/block/$p2/device/state 2>/dev/null), path reinstated after $tr ms"
+    echo "port_fail $1 $tf" >>/tmp/figures
+    echo "port_reinstate $1 $tr" >>/tmp/figures
+}
+fig() { awk -v k=$1 -v t=$2 '$1 == k && $2 == t {print $3}' /tmp/figures; }
+echo "ana_swap mpboot $t" >>/tmp/figures
+port_fault mpboot
+check "port gone: its path is failed" test "$tf" -ge 0
+check "port back: its path is reinstated" test "$tr" -ge 0
 set -- $(io_loop_stop)
 echo "# write/verify loop: $1 rounds, $2 errors"
 expect_eq "no I/O error while a port went and came back" "$2" 0
 check "the supervisor sent no SCSI command to an NVMe path" sh -c "! grep -q 'cannot send a check' /tmp/sup"
 kill -TERM $(pidof @mpboot)
 wait_for 50 sh -c "! pidof @mpboot >/dev/null"
+
+# The same ANA swap (back) and port fault under Debian's multipathd,
+# which adopts the map: figures side by side.
+peer_prepare
+multipathd -d -s >/tmp/mpd.log 2>&1 &
+adopted() { multipathd show maps raw format '%n' 2>/dev/null | grep -qx "$W"; }
+wait_for 100 adopted
+check "multipathd adopts the NVMe map" adopted
+sleep 2
+echo optimized >$N/ports/1/ana_groups/1/ana_state
+echo non-optimized >$N/ports/2/ana_groups/1/ana_state
+back() { [ "$(dm_groups $W)" = "$dv1|$dv2" ]; }
+t=$(ms_until 20000 back)
+echo "# multipathd: ANA swapped back: groups $(dm_groups $W) after $t ms"
+echo "ana_swap multipathd $t" >>/tmp/figures
+port_fault multipathd
+multipathd shutdown >/dev/null 2>&1
+wait_for 50 sh -c "! pidof multipathd >/dev/null"
+echo "# FIGURE | NVMe/TCP fault | measure | mpboot | multipathd"
+echo "# FIGURE | ANA states swapped | regrouped, ms | $(fig ana_swap mpboot) | $(fig ana_swap multipathd)"
+echo "# FIGURE | port removed | path failed, ms | $(fig port_fail mpboot) | $(fig port_fail multipathd)"
+echo "# FIGURE | port back | path reinstated, ms | $(fig port_reinstate mpboot) | $(fig port_reinstate multipathd)"
 mpboot remove --all >/dev/null 2>&1
 
 # Boot mode: root=LABEL= on a partition of the namespace, found by the
