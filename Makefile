@@ -25,6 +25,7 @@ install: $(BIN)
 	install -D -m 0644 mkinitcpio-hook/install/sd-mpboot $(DESTDIR)$(INITCPIODIR)/install/sd-mpboot
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DATADIR)/mpboot.service
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DATADIR)/56-mpboot.rules
+	install -D -m 0644 hooks-lib/nvme.sh $(DESTDIR)$(DATADIR)/nvme.sh
 	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
 	install -D -m 0755 dracut-module/mpboot-start.sh $(DESTDIR)$(DRACUTDIR)/mpboot-start.sh
 	install -D -m 0755 dracut-module/mpboot-shutdown.sh $(DESTDIR)$(DRACUTDIR)/mpboot-shutdown.sh

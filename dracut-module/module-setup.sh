@@ -51,6 +51,17 @@ instmods_paths() {
     return 0
 }
 
+# The NVMe helpers shared by mpboot's hooks (mpboot_nvme_modules,
+# mpboot_nvme_options), when installed.
+mpboot_nvme_lib() {
+    local _f=${MPBOOT_DATA:-/usr/lib/mpboot}/nvme.sh
+    [[ -r $_f ]] || {
+        dwarn "mpboot: $_f not found: no NVMe drivers or options added"
+        return 1
+    }
+    . "$_f"
+}
+
 # called by dracut
 installkernel() {
     # The target, its path selectors, and the SCSI device handlers that
@@ -61,6 +72,12 @@ installkernel() {
     # it. Nothing loads it on demand: modules-load.d (systemd images) and
     # the pre-trigger hook (shell images) do.
     hostonly='' instmods sg
+    # The drivers of this host's NVMe transports.
+    if mpboot_nvme_lib; then
+        local _n
+        _n=$(mpboot_nvme_modules)
+        [[ -z $_n ]] || hostonly='' instmods $_n
+    fi
     if [[ $hostonly ]]; then
         for_each_host_dev_and_slaves_all instmods_paths
     fi
@@ -90,6 +107,16 @@ install() {
     for _f in /etc/mpboot.conf /etc/multipath/wwids /etc/multipath/bindings; do
         [[ -f $_f ]] && [[ ! -e $initdir$_f ]] && inst_simple "$_f"
     done
+
+    # Native NVMe multipath off in the image when it is off here.
+    if mpboot_nvme_lib; then
+        local _o
+        _o=$(mpboot_nvme_options)
+        if [[ -n $_o ]]; then
+            mkdir -p "$initdir/etc/modprobe.d"
+            echo "$_o" > "$initdir/etc/modprobe.d/mpboot-nvme.conf"
+        fi
+    fi
 
     # Claim the configured LUNs' paths, as multipath-tools' rules do.
     inst_rules "$moddir/56-mpboot.rules"

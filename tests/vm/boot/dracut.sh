@@ -17,7 +17,8 @@ INITRD=$D/initrd.img
 . "$(dirname "$0")/dracut.inc"
 dracut_unpack
 echo "$W paths=2" >"$D/mpboot.conf"
-export MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf
+# Built as on a host with native NVMe multipath off (see NVME_SYSFS).
+export MPBOOT_BIN=$BIN MPBOOT_CONF=$D/mpboot.conf MPBOOT_DATA=$REPO/hooks-lib MPBOOT_SYSFS=$NVME_SYSFS
 # A root that never shows up ends the boot in a minute, not never.
 BOOT_EXTRA="rd.timeout=60 rd.emergency=poweroff rd.shell=0"
 
@@ -41,6 +42,13 @@ for flavour in systemd shell; do
     check "$flavour: the image holds mpboot, its udev rule and $([ $flavour = systemd ] && echo unit || echo pre-trigger hook)" \
         "grep -q 'usr/sbin/mpboot$' <<<\"\$lsinit\" && grep -q '56-mpboot.rules' <<<\"\$lsinit\" &&
          grep -q '$([ $flavour = systemd ] && echo 'initrd-root-device.target.wants/mpboot.service' || echo 'pre-trigger/60-mpboot-start.sh')' <<<\"\$lsinit\""
+
+    if [ $flavour = systemd ]; then
+        check "$flavour: the image holds the NVMe PCIe and TCP drivers" \
+            "grep -q '/nvme\.ko' <<<\"\$lsinit\" && grep -q '/nvme-tcp\.ko' <<<\"\$lsinit\""
+        check "$flavour: the image's modprobe.d turns native NVMe multipath off, as on the host" \
+            "[ \"\$(dracutbasedir=$DRACUT_ROOT/usr/lib/dracut $DRACUT_ROOT/usr/bin/lsinitrd -f etc/modprobe.d/mpboot-nvme.conf $INITRD)\" = 'options nvme_core multipath=N' ]"
+    fi
 
     # The journal on the console: udev's complaints are asserted absent.
     boot $flavour-two 2 "PARTUUID=$PU" "systemd.journald.forward_to_console=1"

@@ -56,7 +56,7 @@ cp "$REPO/initramfs-tools/hooks/mpboot" "$C/hooks/"
 mkdir -p "$C/scripts/local-top"
 cp "$REPO/initramfs-tools/scripts/local-top/mpboot" "$C/scripts/local-top/"
 : >"$D/empty.conf"
-MPBOOT_BIN=$BIN MPBOOT_CONF=$D/empty.conf mkinitramfs -d "$C" -o "$D/initrd.img" "$KVER" 2>"$D/mk.err" ||
+MPBOOT_BIN=$BIN MPBOOT_CONF=$D/empty.conf MPBOOT_DATA=$REPO/hooks-lib mkinitramfs -d "$C" -o "$D/initrd.img" "$KVER" 2>"$D/mk.err" ||
     { echo "not ok - mkinitramfs (mpboot) failed: $(tail -3 "$D/mk.err")"; exit 0; }
 mkinitramfs -d "$D/plain" -o "$D/plain.img" "$KVER" 2>"$D/mk2.err" ||
     { echo "not ok - mkinitramfs (plain) failed: $(tail -3 "$D/mk2.err")"; exit 0; }

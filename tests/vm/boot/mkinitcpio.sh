@@ -21,6 +21,15 @@ fi
 echo "$W paths=2" >"$MK/mpboot.conf"
 BOOT_EXTRA="rw"
 
+# image_file IMG PATH: what PATH holds in the image.
+image_file() {
+    local x
+    x=$(mktemp -d)
+    (cd "$x" && MKINITCPIO_LIBRARY=$MK_ROOT/usr/lib/initcpio "$MK_ROOT/usr/sbin/lsinitcpio" -x "$1" >/dev/null 2>&1)
+    cat "$x/$2" 2>/dev/null
+    rm -rf "$x"
+}
+
 for flavour in busybox systemd; do
     INITRD=$D/$flavour.img
     hooks="base udev modconf block mpboot filesystems"
@@ -36,6 +45,11 @@ for flavour in busybox systemd; do
     # lsinitcpio -v: ls -l style lines; the binary must be a file, not a link.
     check "$flavour: the image holds mpboot as a binary, with its config" \
         "grep -E '^-rwx.* usr/bin/mpboot\$' <<<\"\$list\" >/dev/null && grep -q 'etc/mpboot.conf\$' <<<\"\$list\""
+    # Built as on a host with native NVMe multipath off (see NVME_SYSFS).
+    check "$flavour: the image holds the NVMe PCIe and TCP drivers" \
+        "grep -q '/nvme\.ko' <<<\"\$list\" && grep -q '/nvme-tcp\.ko' <<<\"\$list\""
+    check "$flavour: the image's modprobe.d turns native NVMe multipath off, as on the host" \
+        "[ \"\$(image_file '$INITRD' etc/modprobe.d/mpboot-nvme.conf)\" = 'options nvme_core multipath=N' ]"
     if [ $flavour = systemd ]; then
         check "systemd: the unit, its enablement and the claim rule" \
             "grep -q 'usr/lib/systemd/system/initrd-root-device.target.wants/mpboot.service' <<<\"\$list\" &&
