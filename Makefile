@@ -15,26 +15,39 @@ all: $(BIN)
 $(BIN):
 	cargo build --release
 
-install: $(BIN)
+# Everything; or the binary with what every integration shares, and each
+# initramfs generator's part on its own, for packages that ship them apart.
+install: install-bin install-dracut install-initramfs-tools install-mkinitcpio
+
+# The binary, its man page, systemd-shutdown's hook, and the NVMe part the
+# three hooks share.
+install-bin: $(BIN)
 	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/mpboot
 	install -D -m 0644 doc/mpboot.8 $(DESTDIR)$(MANDIR)/man8/mpboot.8
+	install -D -m 0755 systemd/mpboot.shutdown $(DESTDIR)$(SHUTDOWNDIR)/mpboot.shutdown
+	install -D -m 0644 hooks-lib/nvme.sh $(DESTDIR)$(DATADIR)/nvme.sh
+
+install-dracut:
+	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
+	install -D -m 0755 dracut-module/mpboot-start.sh $(DESTDIR)$(DRACUTDIR)/mpboot-start.sh
+	install -D -m 0755 dracut-module/mpboot-shutdown.sh $(DESTDIR)$(DRACUTDIR)/mpboot-shutdown.sh
+	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service
+	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DRACUTDIR)/56-mpboot.rules
+	install -D -m 0644 dracut-module/50-mpboot.conf $(DESTDIR)$(DRACUTCONFDIR)/50-mpboot.conf
+
+install-initramfs-tools:
 	install -D -m 0755 initramfs-tools/hooks/mpboot $(DESTDIR)$(ITOOLSDIR)/hooks/mpboot
 	install -D -m 0755 initramfs-tools/scripts/local-top/mpboot $(DESTDIR)$(ITOOLSDIR)/scripts/local-top/mpboot
+
+# sd-mpboot takes the dracut module's unit and claim rule from DATADIR.
+install-mkinitcpio:
 	install -D -m 0644 mkinitcpio-hook/install/mpboot $(DESTDIR)$(INITCPIODIR)/install/mpboot
 	install -D -m 0644 mkinitcpio-hook/hooks/mpboot $(DESTDIR)$(INITCPIODIR)/hooks/mpboot
 	install -D -m 0644 mkinitcpio-hook/install/sd-mpboot $(DESTDIR)$(INITCPIODIR)/install/sd-mpboot
 	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DATADIR)/mpboot.service
 	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DATADIR)/56-mpboot.rules
-	install -D -m 0644 hooks-lib/nvme.sh $(DESTDIR)$(DATADIR)/nvme.sh
-	install -D -m 0755 dracut-module/module-setup.sh $(DESTDIR)$(DRACUTDIR)/module-setup.sh
-	install -D -m 0755 dracut-module/mpboot-start.sh $(DESTDIR)$(DRACUTDIR)/mpboot-start.sh
-	install -D -m 0755 dracut-module/mpboot-shutdown.sh $(DESTDIR)$(DRACUTDIR)/mpboot-shutdown.sh
-	install -D -m 0755 systemd/mpboot.shutdown $(DESTDIR)$(SHUTDOWNDIR)/mpboot.shutdown
-	install -D -m 0644 dracut-module/mpboot.service $(DESTDIR)$(DRACUTDIR)/mpboot.service
-	install -D -m 0644 dracut-module/56-mpboot.rules $(DESTDIR)$(DRACUTDIR)/56-mpboot.rules
-	install -D -m 0644 dracut-module/50-mpboot.conf $(DESTDIR)$(DRACUTCONFDIR)/50-mpboot.conf
 
 test:
 	./run-tests
 
-.PHONY: all install test
+.PHONY: all install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
