@@ -19,6 +19,13 @@ EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_g
 
 log() { printf '%s\n' "vm: $*" >&2; }
 
+# Every apt-get of the tests, one at a time: tests/vm/run runs boot tests
+# side by side, and dpkg's and apt's lists' locks fail a second caller.
+apt-get() {
+    mkdir -p "$WORK"
+    flock "$WORK/.apt.lock" apt-get "$@"
+}
+
 # The wall time of each stage run-tests and tests/vm/run noted in
 # $MPBOOT_STAGES ("name seconds" lines), as a table with the total since
 # $MPBOOT_T0.

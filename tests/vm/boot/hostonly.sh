@@ -38,7 +38,7 @@ dpkg -L $PKGS 2>/dev/null | sort -u | while read -r f; do
     echo "${f#/}"
 done >"$D/files"
 tar -C / -cf - -T "$D/files" 2>/dev/null | tar -xf - -C "$H" --keep-directory-symlink
-for d in "$WORK"/dracut-chroot/debs/dracut-core_*.deb "$WORK"/dracut-chroot/debs/dracut_*.deb; do
+for d in "$WORK/dracut-chroot-${D##*/}"/debs/dracut-core_*.deb "$WORK/dracut-chroot-${D##*/}"/debs/dracut_*.deb; do
     dpkg-deb --fsys-tarfile "$d" | tar -xf - -C "$H" --keep-directory-symlink
 done
 make -s -C "$REPO" install DESTDIR="$H" >/dev/null
