@@ -9,11 +9,28 @@ DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90mpboot
 SHUTDOWNDIR ?= $(PREFIX)/lib/systemd/system-shutdown
 DRACUTCONFDIR ?= $(PREFIX)/lib/dracut/dracut.conf.d
 BIN := target/x86_64-unknown-linux-gnu/release/mpboot
+CARGO ?= cargo
 
-all: $(BIN)
+# .cargo/config.toml's flags, which make the binary a static-pie. cargo
+# drops them when RUSTFLAGS is set (distributions' build environments set
+# it), so they are added to it then; build.rs refuses a release build
+# without crt-static.
+STATIC_RUSTFLAGS := -C target-feature=+crt-static -C link-arg=-Wl,-z,pack-relative-relocs
+ifneq ($(origin RUSTFLAGS),undefined)
+export RUSTFLAGS := $(RUSTFLAGS) $(STATIC_RUSTFLAGS)
+endif
+
+all: build
+
+build:
+	$(CARGO) build --release $(CARGOFLAGS)
+
+# The binary must be a static-pie: an initramfs may have no loader.
+check-static:
+	file -L $(BIN) | grep -q 'static-pie linked' || { echo "$(BIN) is not a static-pie" >&2; exit 1; }
 
 $(BIN):
-	cargo build --release
+	$(CARGO) build --release $(CARGOFLAGS)
 
 # Everything; or the binary with what every integration shares, and each
 # initramfs generator's part on its own, for packages that ship them apart.
@@ -50,4 +67,4 @@ install-mkinitcpio:
 test:
 	./run-tests
 
-.PHONY: all install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
+.PHONY: all build check-static install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
