@@ -18,7 +18,7 @@ if ! mkinitcpio_build >"$D/mkinitcpio-build.log" 2>&1; then
     echo "not ok - building mkinitcpio v41: $(tail -3 "$D/mkinitcpio-build.log")"
     exit 0
 fi
-echo "$W paths=2" >"$MK/mpboot.conf"
+echo "$W paths=2" >"$D/mpboot.conf"
 BOOT_EXTRA="rw"
 
 # image_file IMG PATH: what PATH holds in the image.
