@@ -25,6 +25,11 @@ all: build
 build:
 	$(CARGO) build --release $(CARGOFLAGS)
 
+# The unit tests, with the same flags (build.rs refuses a release build
+# without crt-static).
+unit-test:
+	$(CARGO) test --release $(CARGOFLAGS)
+
 # The binary must be a static-pie: an initramfs may have no loader.
 check-static:
 	file -L $(BIN) | grep -q 'static-pie linked' || { echo "$(BIN) is not a static-pie" >&2; exit 1; }
@@ -67,4 +72,4 @@ install-mkinitcpio:
 test:
 	./run-tests
 
-.PHONY: all build check-static install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
+.PHONY: all build unit-test check-static install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
