@@ -103,6 +103,8 @@ mpboot supervise >/tmp/sup 2>&1 &
 wait_for 100 test -s /run/mpboot/state
 dv=$dv2
 pstate() { dmsetup status $W | tr ' ' '\n' | grep -A1 -x "$1" | tail -n1; }
+# A copy of the pattern past the loop's first 16 blocks, read back later.
+dd if=/tmp/pat of=/dev/mapper/$W bs=64k seek=32 oflag=direct 2>/dev/null
 io_loop_start /dev/mapper/$W 16
 sleep 1
 # The array swaps the ANA states: no sysfs attribute or uevent says so.
@@ -113,6 +115,20 @@ t=$(ms_until 20000 swapped)
 echo "# ANA swapped: groups $(dm_groups $W) after $t ms"
 check "the ANA states swap: the supervisor regroups within a check interval and a bit ($t ms)" \
     test "$t" -ge 0 -a "$t" -le 8000
+ana_swap_ms=$t
+# The optimized port goes inaccessible: its path ranks last (priority 1),
+# I/O goes on through the other, and the data reads back.
+echo inaccessible >$N/ports/2/ana_groups/1/ana_state
+port1_first() { [ "$(dm_groups $W)" = "$dv1|$dv2" ]; }
+t=$(ms_until 20000 port1_first)
+echo "# port 2 ANA-inaccessible: groups $(dm_groups $W) after $t ms"
+check "port 2 inaccessible: its path ranks last within a check interval and a bit ($t ms)" \
+    test "$t" -ge 0 -a "$t" -le 8000
+check "port 2 inaccessible: the data reads back through the map" \
+    sh -c "dd if=/dev/mapper/$W bs=64k skip=32 count=16 iflag=direct 2>/dev/null | cmp -s - /tmp/pat"
+echo optimized >$N/ports/2/ana_groups/1/ana_state
+t=$(ms_until 20000 swapped)
+check "port 2 optimized again: back in front ($t ms)" test "$t" -ge 0
 # port_fault TOOL: port 2 goes away and returns; the times to fail and
 # to reinstate its path, recorded for TOOL.
 port_fault() {
@@ -126,7 +142,7 @@ port_fault() {
     echo "port_reinstate $1 $tr" >>/tmp/figures
 }
 fig() { awk -v k=$1 -v t=$2 '$1 == k && $2 == t {print $3}' /tmp/figures; }
-echo "ana_swap mpboot $t" >>/tmp/figures
+echo "ana_swap mpboot $ana_swap_ms" >>/tmp/figures
 port_fault mpboot
 check "port gone: its path is failed" test "$tf" -ge 0
 check "port back: its path is reinstated" test "$tr" -ge 0
