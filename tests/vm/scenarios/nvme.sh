@@ -49,13 +49,19 @@ connect() {
 }
 connect 4421; connect 4422
 nvme_disks() { ls /sys/block | grep '^nvme'; }
-wait_for 300 test "$(nvme_disks | wc -l)" -ge 2
-set -- $(nvme_disks)
-d1=$1 d2=$2
-for d in $d1 $d2; do
-    echo "# $d: $(readlink /sys/block/$d/device) $(cat /sys/block/$d/device/transport) $(cat /sys/block/$d/device/state) wwid $(cat /sys/block/$d/wwid)"
-done
-W=$(cat /sys/block/$d1/wwid)
+# two_disks LISTER: wait for the two disks LISTER names, say what they
+# are; P1, P2 and PW (the first one's wwid).
+two_disks() {
+    wait_for 300 test "$($1 | wc -l)" -ge 2
+    set -- $($1)
+    P1=$1 P2=$2
+    for d in $P1 $P2; do
+        echo "# $d: $(readlink /sys/block/$d/device) $(cat /sys/block/$d/device/transport) $(cat /sys/block/$d/device/state) wwid $(cat /sys/block/$d/wwid)"
+    done
+    PW=$(cat /sys/block/$P1/wwid)
+}
+two_disks nvme_disks
+d1=$P1 d2=$P2 W=$PW
 expect_eq "both controllers show the namespace with one wwid" "$(cat /sys/block/$d2/wwid)" "$W"
 # The disk behind each port: its controller's address names the port.
 on_port() { for d in $(nvme_disks); do grep -q "trsvcid=$1" /sys/block/$d/device/address && echo $d; done; }
@@ -201,18 +207,39 @@ umount /mnt
 rm -f /run/mpboot/root
 mpboot remove --all >/dev/null 2>&1
 
+# The EUI form: a second namespace (a file) with no UUID and an NGUID,
+# which the kernel then names eui.<NGUID>; the controllers find it by
+# themselves (the target's namespace-change event).
+truncate -s 16M /tmp/ns2.img
+mkdir $S/namespaces/2
+echo /tmp/ns2.img >$S/namespaces/2/device_path
+echo 1 >$S/namespaces/2/buffered_io
+echo 00000000-0000-0000-0000-000000000000 >$S/namespaces/2/device_uuid
+echo 5eed0002-0000-4000-8000-000000000002 >$S/namespaces/2/device_nguid
+echo 1 >$S/namespaces/2/enable
+ns2_disks() { ls /sys/block | grep '^nvme[0-9]*n2$'; }
+wait_for 300 test "$(ns2_disks | wc -l)" -ge 2
+EW=eui.5eed0002000040008000000000000002
+expect_eq "namespace 2 on both controllers, WWID in the eui. form" \
+    "$(for d in $(ns2_disks); do cat /sys/block/$d/wwid; done | sort -u)" "$EW"
+mpboot list >/tmp/list 2>&1
+check "list: the eui. WWID with 2 paths" sh -c "grep -q '^$EW NVME .* paths=2\$' /tmp/list"
+peer_prepare
+multipath -v2 >/dev/null 2>&1
+peer_name=$(dmsetup info -c --noheadings -o name,uuid "$EW" 2>/dev/null)
+multipath -F >/dev/null 2>&1
+mpboot assemble "$EW" >/tmp/asm 2>&1; rc=$?
+expect_eq "assemble the eui. LUN: exit 0, multipath's name and UUID" \
+    "$rc $(dmsetup info -c --noheadings -o name,uuid "$EW" 2>/dev/null)" "0 $peer_name"
+mpboot remove --all >/dev/null 2>&1
+
 # PCIe: the two controllers of QEMU's subsystem, bound now (nvme-core
 # already has multipath=N).
 tcp_disks=$(nvme_disks)
 modload nvme
 pcie_disks() { nvme_disks | grep -vxF "$tcp_disks"; }
-wait_for 300 test "$(pcie_disks | wc -l)" -ge 2
-set -- $(pcie_disks)
-q1=$1 q2=$2
-for d in $q1 $q2; do
-    echo "# $d: $(readlink /sys/block/$d/device) $(cat /sys/block/$d/device/transport) $(cat /sys/block/$d/device/state) wwid $(cat /sys/block/$d/wwid)"
-done
-QW=$(cat /sys/block/$q1/wwid)
+two_disks pcie_disks
+q1=$P1 q2=$P2 QW=$PW
 expect_eq "PCIe: both controllers show the namespace with one wwid" "$(cat /sys/block/$q2/wwid)" "$QW"
 mpboot list >/tmp/list 2>&1; sed 's/^/# /' /tmp/list
 check "PCIe: list: one WWID, vendor NVME, QEMU's model, 2 paths" \
