@@ -19,6 +19,15 @@ EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_g
 
 log() { printf '%s\n' "vm: $*" >&2; }
 
+# unmount_all DIR...: every mount on each DIR (bind mounts a killed run
+# left may be stacked).
+unmount_all() {
+    local m
+    for m; do
+        while mountpoint -q "$m" 2>/dev/null; do umount "$m" || break; done
+    done
+}
+
 # Every apt-get of the tests, one at a time: tests/vm/run runs boot tests
 # side by side, and dpkg's and apt's lists' locks fail a second caller.
 apt-get() {

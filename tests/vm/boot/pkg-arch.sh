@@ -11,12 +11,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 D=$WORK/pkg-arch
 RUSTUP_RO=$D/rustup CARGO_BIN_RO=$D/cargo-bin
-cleanup() { # what a run (even a killed one) mounted
-    local m
-    for m in "$RUSTUP_RO" "$CARGO_BIN_RO"; do
-        while mountpoint -q "$m" 2>/dev/null; do umount "$m" || break; done
-    done
-}
+cleanup() { unmount_all "$RUSTUP_RO" "$CARGO_BIN_RO"; } # even a killed run's
 cleanup
 trap cleanup EXIT
 trap "exit 1" INT TERM

@@ -14,12 +14,7 @@ set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 D=$WORK/pkg-deb
 C=$D/chroot
-cleanup() { # what a run (even a killed one) mounted in the root
-    local m
-    for m in "$C"/dev/pts "$C"/dev "$C"/sys "$C"/proc "$C"/usr/lib/modules/*; do
-        while mountpoint -q "$m" 2>/dev/null; do umount "$m" || break; done
-    done
-}
+cleanup() { unmount_all "$C"/dev/pts "$C"/dev "$C"/sys "$C"/proc "$C"/usr/lib/modules/*; } # even a killed run's
 cleanup
 trap cleanup EXIT
 trap "exit 1" INT TERM
