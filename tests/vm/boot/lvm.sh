@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# alone: it compares boot times with and without mpboot (3 s allowed for
+# TCG noise); a neighbouring test's CPU would blur them.
 # Ordinary machines with LVM roots, initramfs-tools and Debian's lvm2 (its
 # hook and udev rules in the image), the images as mkinitramfs makes them:
 # - root on LVM on a local disk (root=/dev/mapper/localvg-root): the image
