@@ -33,10 +33,15 @@ expect_eq "roots not ours: nothing made" "$(dmsetup ls)" "No devices found"
 
 scsi_debug_paths 8
 wait_disks 8
-# A partition table, so that root= names a partition as installers do.
+# A partition table, so that root= names a partition as installers do,
+# written through an active/optimized path: which sdX that is depends on
+# the order the hosts were probed in (a standby path refuses the I/O,
+# which once left root= empty here).
+ao=$(for d in /sys/block/sd*; do [ "$(cat $d/device/access_state)" = active/optimized ] && echo ${d#/sys/block/}; done | head -n1)
 echo 'label: gpt
-start=2048, size=8192' | sfdisk -q /dev/sda
-PU=$(sfdisk --part-uuid /dev/sda 1 | tr A-F a-f)
+start=2048, size=8192' | sfdisk -q /dev/$ao
+PU=$(sfdisk --part-uuid /dev/$ao 1 | tr A-F a-f)
+check "a partition table written through $ao (active/optimized)" test -n "$PU"
 for d in /sys/block/sd*; do blockdev --rereadpt /dev/${d#/sys/block/} 2>/dev/null; done
 
 # Not ours, with multipath disks holding no LVM2/LUKS: decided once they
