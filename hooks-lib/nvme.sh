@@ -6,7 +6,8 @@
 # controllers use (PCIe, TCP, RDMA, FC, loop), one a line; nvme-core
 # comes with any of them. Fabrics roots also need the image to connect
 # (dracut's nvmf module, for one): that is not mpboot's part.
-mpboot_nvme_modules() {
+mpboot_nvme_modules() (
+    # A subshell: the loop variable stays out of the sourcing hook's shell.
     for _c in "${MPBOOT_SYSFS:-/sys}"/class/nvme/nvme*; do
         [ -r "$_c/transport" ] || continue
         case $(cat "$_c/transport") in
@@ -17,7 +18,7 @@ mpboot_nvme_modules() {
         loop) echo nvme-loop ;;
         esac
     done | sort -u
-}
+)
 
 # mpboot_nvme_options: "options nvme_core multipath=N" when native NVMe
 # multipath is off on this host (the admin's choice, by the kernel
