@@ -39,10 +39,12 @@ struct PassthruCmd {
 
 const _: () = assert!(std::mem::size_of::<PassthruCmd>() == 72);
 
-/// `_IOWR('N', 0x41, struct nvme_passthru_cmd)`.
-const NVME_IOCTL_ADMIN_CMD: u64 = 0xC048_4E41;
+/// `_IOWR('N', 0x41, struct nvme_passthru_cmd)`. Through nix's macros,
+/// which know each architecture's encoding (powerpc's `_IO` differs).
+const NVME_IOCTL_ADMIN_CMD: libc::c_ulong =
+    nix::request_code_readwrite!(b'N', 0x41, std::mem::size_of::<PassthruCmd>());
 /// `_IO('N', 0x40)`: the namespace id of the node.
-const NVME_IOCTL_ID: u64 = 0x4E40;
+const NVME_IOCTL_ID: libc::c_ulong = nix::request_code_none!(b'N', 0x40);
 
 /// One admin command reading into `data`.
 fn admin(
@@ -70,7 +72,7 @@ fn admin(
     let rc = unsafe {
         libc::ioctl(
             f.as_raw_fd(),
-            NVME_IOCTL_ADMIN_CMD as libc::c_ulong,
+            NVME_IOCTL_ADMIN_CMD,
             &mut cmd as *mut PassthruCmd,
         )
     };
@@ -105,7 +107,7 @@ pub fn ana_answer(node: &Path, ms: u32, data: &mut [u8]) -> Result<usize, Errno>
     };
     // SAFETY: NVME_IOCTL_ID takes no argument and only returns the
     // namespace id (or -1 and errno); the fd is open.
-    let nsid = unsafe { libc::ioctl(f.as_raw_fd(), NVME_IOCTL_ID as libc::c_ulong) };
+    let nsid = unsafe { libc::ioctl(f.as_raw_fd(), NVME_IOCTL_ID) };
     let nsid = u32::try_from(nsid).map_err(|_| Errno::last())?;
     let group = if c.static_groups {
         admin(&f, ana::IDENTIFY, nsid, (0, 0), &mut id, ms)?;
@@ -127,4 +129,21 @@ pub fn ana_answer(node: &Path, ms: u32, data: &mut [u8]) -> Result<usize, Errno>
     out[0] = state.code();
     out[1..].copy_from_slice(&grp.to_le_bytes());
     Ok(ANSWER_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The numbers of `<linux/nvme_ioctl.h>` as the C macros give them on
+    /// the architectures whose encodings differ.
+    #[test]
+    fn ioctl_numbers() {
+        if cfg!(any(target_arch = "powerpc64", target_arch = "powerpc")) {
+            assert_eq!(NVME_IOCTL_ID, 0x2000_4E40);
+        } else {
+            assert_eq!(NVME_IOCTL_ID, 0x4E40);
+        }
+        assert_eq!(NVME_IOCTL_ADMIN_CMD, 0xC048_4E41);
+    }
 }
