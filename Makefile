@@ -8,8 +8,14 @@ DATADIR ?= $(PREFIX)/lib/mpboot
 DRACUTDIR ?= $(PREFIX)/lib/dracut/modules.d/90mpboot
 SHUTDOWNDIR ?= $(PREFIX)/lib/systemd/system-shutdown
 DRACUTCONFDIR ?= $(PREFIX)/lib/dracut/dracut.conf.d
-BIN := target/x86_64-unknown-linux-gnu/release/mpboot
 CARGO ?= cargo
+RUSTC ?= rustc
+# The machine's own target unless told another (RUST_TARGET=...), named
+# on cargo's command line so that .cargo/config.toml's static flags reach
+# mpboot and not argh's proc-macro, with any cargo >= 1.77.
+RUST_TARGET ?= $(shell $(RUSTC) -vV 2>/dev/null | sed -n 's/^host: //p')
+BIN = target/$(RUST_TARGET)/release/mpboot
+CARGO_BUILD = $(CARGO) build --release --target $(RUST_TARGET) $(CARGOFLAGS)
 
 # .cargo/config.toml's flags, which make the binary a static-pie. cargo
 # drops them when RUSTFLAGS is set (distributions' build environments set
@@ -22,20 +28,25 @@ endif
 
 all: build
 
-build:
-	$(CARGO) build --release $(CARGOFLAGS)
+build: target-known
+	$(CARGO_BUILD)
 
 # The unit tests, with the same flags (build.rs refuses a release build
 # without crt-static).
-unit-test:
-	$(CARGO) test --release $(CARGOFLAGS)
+unit-test: target-known
+	$(CARGO) test --release --target $(RUST_TARGET) $(CARGOFLAGS)
 
-# The binary must be a static-pie: an initramfs may have no loader.
+target-known:
+	@[ -n "$(RUST_TARGET)" ] || { echo "no target: '$(RUSTC) -vV' names no host; set RUST_TARGET" >&2; exit 1; }
+
+# The binary must need no loader: an initramfs may have none. glibc
+# targets whose Rust lacks static-pie give a static non-PIE binary.
 check-static:
-	file -L $(BIN) | grep -q 'static-pie linked' || { echo "$(BIN) is not a static-pie" >&2; exit 1; }
+	@file -L $(BIN) | grep -qE 'static-pie linked|statically linked' || \
+		{ echo "$(BIN) is not static: $$(file -bL $(BIN))" >&2; exit 1; }
 
-$(BIN):
-	$(CARGO) build --release $(CARGOFLAGS)
+$(BIN): target-known
+	$(CARGO_BUILD)
 
 # Everything; or the binary with what every integration shares, and each
 # initramfs generator's part on its own, for packages that ship them apart.
@@ -72,4 +83,4 @@ install-mkinitcpio:
 test:
 	./run-tests
 
-.PHONY: all build unit-test check-static install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
+.PHONY: all build unit-test target-known check-static install install-bin install-dracut install-initramfs-tools install-mkinitcpio test
