@@ -3,10 +3,12 @@
 # (Debian's) as an unprivileged user, with an Arch-like makepkg.conf whose
 # RUSTFLAGS would make a plain cargo build dynamic: the packaged binary is
 # a static-pie; its files are where Arch wants them (binary in /usr/bin,
-# mkinitcpio's at mode 0644); pacman installs it into a root and removes
-# it cleanly; and the real mkinitcpio (v41) builds an image from the
-# installed package's hooks that holds mpboot, as its pacman hook would
-# run it after the install.
+# mkinitcpio's at mode 0644); pacman installs it into an Arch-like root
+# where mkinitcpio v41 (real, with its own pacman hook) is installed and
+# a preset names the kernel: pacman's hook runs `mkinitcpio -P`, whose
+# image holds mpboot; removed (after the hook leaves HOOKS, as the
+# .install says), no file is left and the hook rebuilds the image
+# without it.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 D=$WORK/pkg-arch
@@ -81,26 +83,66 @@ check "mkinitcpio's files at mode 0644" \
     "[ -z \"\$(find '$X/usr/lib/initcpio' -type f ! -perm 0644)\" ]"
 check "the .install names the hooks for HOOKS" "grep -q 'sd-mpboot' '$X/.INSTALL' && grep -q 'block mpboot filesystems' '$X/.INSTALL'"
 
-# pacman into a root of its own; removed again.
-P=$D/root
-rm -rf "$P" && mkdir -p "$P/var/lib/pacman" "$P/usr/sbin"
+# pacman into an Arch-like root, where its own hooks run as on Arch:
+# pacman runs them chrooted into --root. The root's /usr is this
+# machine's under an overlay, with mkinitcpio v41 and its pacman hook
+# and script (libalpm/, unmodified) laid over it; what pacman writes
+# lands in the overlay's upper layer. /etc holds the preset and the
+# mkinitcpio.conf an admin who chose mpboot has (HOOKS naming it), and
+# Debian's paths for udev's install hook where an admin's overrides go
+# (/etc/initcpio/install). Busybox is where Arch's mkinitcpio-busybox
+# puts it. Nothing else is done: the image must come from pacman's hook.
+P=$D/root O=$D/overlay
+mounts() { echo "$P/dev" "$P/proc" "$P/sys" "$P/usr"; }
+unmount_all $(mounts)
+rm -rf --one-file-system "$P" "$O"
+mkdir -p "$P"/{usr,dev,proc,sys,tmp,boot,run,var/lib/pacman,var/cache/pacman/pkg,etc/mkinitcpio.d,etc/initcpio/install} \
+    "$O"/{upper,work}
+for l in bin sbin lib lib64; do ln -s "usr/$l" "$P/$l"; done
+mount -t overlay overlay -o "lowerdir=$MK_ROOT/usr:/usr,upperdir=$O/upper,workdir=$O/work" "$P/usr"
+mount --bind /dev "$P/dev" && mount -t proc proc "$P/proc" && mount --bind /sys "$P/sys"
+cleanup() { unmount_all "$RUSTUP_RO" "$CARGO_BIN_RO" $(mounts); }
+src=$MK/mkinitcpio-41
+install -D -m 0644 "$src/libalpm/hooks/90-mkinitcpio-install.hook" "$P/usr/share/libalpm/hooks/90-mkinitcpio-install.hook"
+install -D -m 0755 "$src/libalpm/scripts/mkinitcpio" "$P/usr/share/libalpm/scripts/mkinitcpio"
+install -D -m 0755 "$MK/busybox/bin/busybox" "$P/usr/lib/initcpio/busybox"
+cp "$MK/override/install/udev" "$P/etc/initcpio/install/udev"
+cp -a /etc/passwd /etc/group /etc/ld.so.cache /etc/alternatives "$P/etc/"
+printf 'MODULES=(virtio_pci virtio_scsi sd_mod ext4)\nHOOKS=(base udev modconf block mpboot filesystems)\nCOMPRESSION=gzip\n' \
+    >"$P/etc/mkinitcpio.conf"
+printf "ALL_config='/etc/mkinitcpio.conf'\nALL_kver='%s'\nPRESETS=('default')\ndefault_image='/boot/initramfs-linux.img'\n" \
+    "$KVER" >"$P/etc/mkinitcpio.d/linux.preset"
 printf '[options]\nSigLevel = Never\nArchitecture = x86_64\n' >"$D/pacman.conf"
-ln -s ../bin/bash "$P/usr/sbin/bash" 2>/dev/null || true
-pac() { pacman --config "$D/pacman.conf" --root "$P" --dbpath "$P/var/lib/pacman" --noconfirm "$@"; }
-pac -U --nodeps --noscriptlet "$PKG" >"$D/pacman.log" 2>&1 && rc=0 || rc=$?
+pac() {
+    env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+        pacman --config "$D/pacman.conf" --root "$P" --dbpath "$P/var/lib/pacman" --noconfirm "$@"
+}
+# pacman's and the hook's lines worth reading (not the firmware warnings
+# of every SCSI driver block adds); and whether the hook ran clean.
+show_log() { grep -vE 'missing firmware|Running build hook|^ *$|^:: Proceed|^:: Do you' "$2" | sed "s/^/# $1: /"; }
+clean_log() { ! grep -qE 'ERROR|command not found|No such file' "$1"; }
+img_list() { MKINITCPIO_LIBRARY=$MK_ROOT/usr/lib/initcpio "$MK_ROOT/usr/sbin/lsinitcpio" "$P/boot/initramfs-linux.img" 2>/dev/null || true; }
+pac -U --nodeps "$PKG" >"$D/pacman.log" 2>&1 && rc=0 || rc=$?
+show_log "pacman -U" "$D/pacman.log"
 check "pacman -U: exit 0, the files in the root" "[ $rc = 0 ] && [ -x '$P/usr/bin/mpboot' ]"
+check "pacman -U: the .install's message names the hooks for HOOKS" "grep -q 'block mpboot filesystems' '$D/pacman.log'"
+list=$(img_list)
+check "pacman -U ran mkinitcpio's hook, whose mkinitcpio -P built the preset's image" \
+    "grep -q 'Updating linux initcpios' '$D/pacman.log' && grep -q \"Building image from preset: /etc/mkinitcpio.d/linux.preset: 'default'\" '$D/pacman.log' && [ -n \"\$list\" ]"
+check "pacman -U: the hook ran clean (no ERROR, no missing command or file)" "clean_log '$D/pacman.log'"
+check "that image holds mpboot and its hook" \
+    "grep -qx 'usr/bin/mpboot' <<<\"\$list\" && grep -qx 'hooks/mpboot' <<<\"\$list\""
 
-# What mkinitcpio's pacman hook runs after it (mkinitcpio for each
-# preset), with the hooks the package installed, HOOKS naming mpboot.
-lib=$MK_ROOT/usr/lib/initcpio ip=$P/usr/lib/initcpio
-printf 'MODULES=(virtio_pci virtio_scsi sd_mod ext4)\nHOOKS=(base udev modconf block mpboot filesystems)\nCOMPRESSION=gzip\n' >"$D/mk.conf"
-MKINITCPIO_LIBRARY=$lib MKINITCPIO_HOOKS="$ip/hooks:$lib/hooks" \
-    MKINITCPIO_INSTALL="$MK/override/install:$ip/install:$lib/install" \
-    MPBOOT_BIN=$P/usr/bin/mpboot MPBOOT_DATA=$P/usr/lib/mpboot \
-    "$MK_ROOT/usr/sbin/mkinitcpio" -c "$D/mk.conf" -k "$KVER" -g "$D/arch.img" >"$D/mk.log" 2>&1 && rc=0 || rc=$?
-list=$(MKINITCPIO_LIBRARY=$lib "$MK_ROOT/usr/sbin/lsinitcpio" "$D/arch.img" 2>/dev/null || true)
-check "mkinitcpio v41 with the package's hook: the image holds mpboot and its hook" \
-    "[ $rc = 0 ] && grep -qx 'usr/bin/mpboot' <<<\"\$list\" && grep -qx 'hooks/mpboot' <<<\"\$list\""
-pac -R --noscriptlet mpboot >>"$D/pacman.log" 2>&1 && rc=0 || rc=$?
-check "pacman -R: exit 0, no file of the package left" \
-    "[ $rc = 0 ] && [ -z \"\$(find '$P/usr' -name '*mpboot*' 2>/dev/null)\" ]"
+# Removal as the .install says: mpboot out of HOOKS first; pacman's hook
+# then rebuilds the image without it.
+sed -i 's/ mpboot / /' "$P/etc/mkinitcpio.conf"
+pac -R mpboot >"$D/pacman-r.log" 2>&1 && rc=0 || rc=$?
+show_log "pacman -R" "$D/pacman-r.log"
+list=$(img_list)
+left=$(for f in $want; do [ ! -e "$P/$f" ] || echo "$f"; done)
+check "pacman -R: exit 0, no file of the package left" "[ $rc = 0 ] && [ -z '$left' ]"
+check "pacman -R: the .install says to take the hook out of HOOKS" "grep -q \"remove 'mpboot'\" '$D/pacman-r.log'"
+check "pacman -R: the hook ran clean" "clean_log '$D/pacman-r.log'"
+check "pacman -R ran mkinitcpio's hook again: the image no longer holds mpboot" \
+    "grep -q 'Updating linux initcpios' '$D/pacman-r.log' && [ -n \"\$list\" ] && ! grep -q mpboot <<<\"\$list\""
+cleanup
