@@ -45,8 +45,9 @@ echo "# mpboot: $(list "$M")"
 check "mpboot-dracut: the module and the dracut.conf.d file that leaves dracut's multipath out" \
     "[ '$(list "$MD")' = '/usr/lib/dracut/dracut.conf.d/50-mpboot.conf /usr/lib/dracut/modules.d/90mpboot /usr/lib/dracut/modules.d/90mpboot/56-mpboot.rules /usr/lib/dracut/modules.d/90mpboot/module-setup.sh /usr/lib/dracut/modules.d/90mpboot/mpboot-shutdown.sh /usr/lib/dracut/modules.d/90mpboot/mpboot-start.sh /usr/lib/dracut/modules.d/90mpboot/mpboot.service ' ]"
 echo "# mpboot-dracut: $(list "$MD")"
+req=$(rpm -qpR "$MD" 2>/dev/null || true) # whole, not piped to grep -q (SIGPIPE)
 check "mpboot-dracut requires mpboot and dracut" \
-    "rpm -qpR '$MD' 2>/dev/null | grep -q '^mpboot = $V' && rpm -qpR '$MD' 2>/dev/null | grep -qx dracut"
+    "grep -q '^mpboot = $V' <<<\"\$req\" && grep -qx dracut <<<\"\$req\""
 check "Fedora: no scriptlet" "[ -z \"\$(rpm -qp --scripts '$MD' 2>/dev/null)\" ]"
 suse=$(rpmspec -P --define 'suse_version 1600' --define 'regenerate_initrd_post REGEN-POST' \
     --define 'regenerate_initrd_posttrans REGEN-POSTTRANS' "$T/SPECS/mpboot.spec" 2>/dev/null)
