@@ -5,7 +5,7 @@
 # only reader is closed before mpboot starts, so the first write fails.
 set -u
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-BIN=${MPBOOT_BIN:-$REPO/target/x86_64-unknown-linux-gnu/release/mpboot}
+BIN=${MPBOOT_BIN:-$REPO/target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}/release/mpboot}
 d=$(mktemp -d)
 trap 'rm -rf "$d"' EXIT
 mkfifo "$d/p"

@@ -9,7 +9,16 @@ set -euo pipefail
 VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$VM_DIR/../.." && pwd)
 WORK=${MPBOOT_VM_WORK:-$VM_DIR/work}
-BIN=$REPO/target/x86_64-unknown-linux-gnu/release/mpboot
+# The build machine's own target, named to cargo in the environment:
+# cargo before 1.91 (Debian 13's is 1.85) cannot read .cargo/config.toml's
+# "host-tuple", and the variable takes precedence over it.
+host_target() {
+    [ -n "${CARGO_BUILD_TARGET:-}" ] || CARGO_BUILD_TARGET=$(rustc -vV 2>/dev/null | sed -n 's/^host: //p')
+    if [ -n "$CARGO_BUILD_TARGET" ]; then export CARGO_BUILD_TARGET; else unset CARGO_BUILD_TARGET; fi
+    BIN=$REPO/target/${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}/release/mpboot
+}
+[ -d "$HOME/.cargo/bin" ] && PATH=$HOME/.cargo/bin:$PATH
+host_target
 
 # Modules every guest gets; scsi_debug and tcm_loop are loaded by scenarios.
 BASE_MODULES="sd_mod sg dm-mod dm-multipath dm-service-time dm-round-robin dm-queue-length scsi_dh_alua"
@@ -247,4 +256,5 @@ need_rust() {
         log "rustc $v is too old: mpboot needs 1.77 or newer (rustup, or Debian 13's rustc)"
         exit 1
     fi
+    host_target
 }
