@@ -28,11 +28,15 @@ EXTRA_MODULES="scsi_debug configfs target_core_mod tcm_loop virtio_scsi crc32c_g
 
 log() { printf '%s\n' "vm: $*" >&2; }
 
-# TCG with its "max" CPU model, not the default qemu64: the guests' CPU-
-# bound work runs far faster (mkfs.ext4 of boot-root's three disks 17 s ->
-# 3 s; boot-root 45 -> 27 s); tb-size=256 and rcupdate.rcu_expedited=1
-# changed nothing measurable. MPBOOT_ACCEL, MPBOOT_CPU and MPBOOT_KARGS
-# (kernel arguments) are there to measure others.
+# The scenarios' guests run on TCG's "max" CPU model, not the default
+# qemu64: their CPU-bound kernel work runs far faster (boot-root's three
+# mkfs.ext4 took 17 s of guest time on qemu64, 3 s on max; boot-root
+# 45 -> 27 s, boot-late-path 32 -> 21 s). The host-driven boots keep
+# qemu64 (boot/common.inc): their userspace-heavy images boot slower on
+# max (initramfs-tools: /sbin/init at 9.0 s -> 10.5 s). tb-size=256 and
+# rcupdate.rcu_expedited=1 changed nothing measurable. MPBOOT_ACCEL,
+# MPBOOT_CPU (both kinds) and MPBOOT_KARGS (kernel arguments) are there
+# to measure others.
 QEMU_CPU=(-accel "${MPBOOT_ACCEL:-tcg}" -cpu "${MPBOOT_CPU:-max}")
 
 # unmount_all DIR...: every mount on each DIR (bind mounts a killed run
