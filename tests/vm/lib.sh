@@ -125,6 +125,7 @@ build_base() {
     gcc -O2 -static -o "$root/bin/timeit" "$VM_DIR/guest/timeit.c"
     gcc -O2 -static -o "$root/bin/iocheck" "$VM_DIR/guest/iocheck.c"
     gcc -O2 -static -o "$root/bin/squat" "$VM_DIR/guest/squat.c"
+    gcc -O2 -static -o "$root/bin/relay" "$VM_DIR/guest/relay.c"
     cp "$VM_DIR/guest/init" "$root/init"
     cp "$VM_DIR/guest/lib.sh" "$root/lib/testlib.sh"
     chmod +x "$root/init"
@@ -167,10 +168,10 @@ EOF
     (cd "$root" && find . | cpio -o -H newc --quiet) >"$out"
 }
 
-# Debian's open-iscsi initiator (iscsid, iscsiadm) and legacy iptables,
-# unpacked from their .debs (never installed on the host, where iscsid
-# would start), with their libraries, into the guest root $1.
-ISCSI_DEBS="open-iscsi libisns0 libopeniscsiusr iptables libip4tc2 libip6tc2 libxtables12"
+# Debian's open-iscsi initiator (iscsid, iscsiadm), unpacked from its
+# .debs (never installed on the host, where iscsid would start), with
+# its libraries, into the guest root $1.
+ISCSI_DEBS="open-iscsi libisns0 libopeniscsiusr"
 add_iscsi_tools() {
     local root=$1 p=$WORK/iscsi-pkg
     if [ ! -x "$p/root/sbin/iscsid" ]; then
@@ -183,10 +184,7 @@ add_iscsi_tools() {
     fi
     local x=$p/root/usr/lib/x86_64-linux-gnu
     cp "$p/root/sbin/iscsid" "$p/root/sbin/iscsiadm" "$root/sbin/"
-    cp "$p/root/usr/sbin/xtables-legacy-multi" "$root/sbin/"
-    ln -sf xtables-legacy-multi "$root/sbin/iptables"
-    mkdir -p "$root/usr/lib/x86_64-linux-gnu/xtables" "$root/etc/iscsi" "$root/var/lib/iscsi"
-    cp "$x"/xtables/libxt_standard.so "$x"/xtables/libxt_tcp.so "$root/usr/lib/x86_64-linux-gnu/xtables/"
+    mkdir -p "$root/etc/iscsi" "$root/var/lib/iscsi"
     cp "$p/root/etc/iscsi/iscsid.conf" "$root/etc/iscsi/"
     echo "InitiatorName=iqn.2026-11.org.mpboot:guest" >"$root/etc/iscsi/initiatorname.iscsi"
     # iscsid serves only a peer whose uid getpwuid() names "root".
@@ -194,7 +192,7 @@ add_iscsi_tools() {
     echo "root:x:0:" >"$root/etc/group"
     # Their libraries: the unpacked ones where the packages put them.
     local b lib
-    for b in iscsid iscsiadm xtables-legacy-multi; do
+    for b in iscsid iscsiadm; do
         for lib in $(LD_LIBRARY_PATH=$x ldd "$root/sbin/$b" | grep -oE '/[^ ]+\.so[^ ]*'); do
             local dst=${lib#"$p/root"}
             mkdir -p "$root$(dirname "$dst")"
@@ -204,7 +202,7 @@ add_iscsi_tools() {
 }
 
 # One cpio holding the scenario script as /test.sh, appended to the base;
-# a "# needs: iscsi" header adds the iSCSI initiator and iptables; a
+# a "# needs: iscsi" header adds the iSCSI initiator; a
 # "# same-as: NAME" header runs scenario NAME's script under this one's
 # headers (another kernel command line).
 build_scenario() {
