@@ -72,14 +72,19 @@ static void accept_one(int lfd, struct sockaddr_in *to)
 	conns[i]->fd[1] = t;
 }
 
-/* One connection's turn: returns -1 when it is to be closed. */
+/* One connection's turn: returns -1 when it is to be closed. A side
+ * hung up or in error is reported by poll whatever was asked: the
+ * connection goes at once, or poll would return at once, again and again,
+ * while the other side's data waits in a buffer nobody takes. */
 static int serve(struct conn *c, struct pollfd *p)
 {
+	if ((p[0].revents | p[1].revents) & (POLLHUP | POLLERR | POLLNVAL))
+		return -1;
 	for (int s = 0; s < 2; s++) {
 		struct half *in = &c->h[s];
 		ssize_t n;
 
-		if (in->len == 0 && (p[s].revents & (POLLIN | POLLHUP | POLLERR))) {
+		if (in->len == 0 && (p[s].revents & POLLIN)) {
 			n = read(c->fd[s], in->buf, BUF);
 			if (n <= 0)
 				return -1;
