@@ -8,8 +8,9 @@
 # (c) the active portal hung 60 s: its connections stay up and nothing
 # is answered; (d) the idle path hung while its session has NOP-Out off.
 # Then (a) and (c) again under Debian's multipathd, in the same boot;
-# figures side by side. The supervisor's loop gaps, CPU (over each fault window and its
-# busiest 5 s) and time in D state are measured throughout.
+# figures side by side. The supervisor's loop gaps, CPU (over each fault
+# window and its busiest 5 s) and time in D state are measured
+# throughout.
 # supervisor-iscsi-nosg runs this same script with no sg module: checks
 # and array queries then go through the disks' own nodes, and the
 # multipathd comparison is left to this run.
