@@ -7,6 +7,7 @@
  * buffer, so a slow side holds the other back instead of being dropped. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -68,6 +69,11 @@ static void accept_one(int lfd, struct sockaddr_in *to)
 		close(t);
 		return;
 	}
+	/* Non-blocking once connected: a write to a side that is not
+	 * reading takes what fits and returns, and the loop goes on serving
+	 * the other direction and the other connections. */
+	fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
+	fcntl(t, F_SETFL, fcntl(t, F_GETFL) | O_NONBLOCK);
 	conns[i]->fd[0] = c;
 	conns[i]->fd[1] = t;
 }
@@ -86,6 +92,8 @@ static int serve(struct conn *c, struct pollfd *p)
 
 		if (in->len == 0 && (p[s].revents & POLLIN)) {
 			n = read(c->fd[s], in->buf, BUF);
+			if (n < 0 && errno == EAGAIN)
+				continue;
 			if (n <= 0)
 				return -1;
 			in->len = n;
@@ -93,6 +101,8 @@ static int serve(struct conn *c, struct pollfd *p)
 		}
 		if (in->len > in->off && (p[1 - s].revents & POLLOUT)) {
 			n = write(c->fd[1 - s], in->buf + in->off, in->len - in->off);
+			if (n < 0 && errno == EAGAIN)
+				continue;
 			if (n < 0)
 				return -1;
 			in->off += n;
